@@ -1,0 +1,1 @@
+"""Pyro models of the architecture search methods, one file per method (installed as ``pyronas.models``)."""

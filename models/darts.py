@@ -1,0 +1,35 @@
+"""DARTS as a Pyro model: a flat prior on per-edge op logits, softmax mixing weights.
+
+Paired with the Delta guide in ``guides/darts.py`` the ELBO is the negative log-likelihood at
+the guide's logits, i.e. MAP under a flat prior: exactly DARTS' first-order update.
+
+References:
+    [1] H. Liu, K. Simonyan, Y. Yang. DARTS: Differentiable Architecture Search. ICLR 2019.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.distributions import constraints
+
+from pyronas.infer.primitives import classify
+from pyronas.spaces import SearchSpace
+
+
+class DARTSModel(torch.nn.Module):
+    """``alpha[cell] ~ ImproperUniform(R^{E x K})``; ``weights = softmax(alpha)`` per edge."""
+
+    def __init__(self, supernet: torch.nn.Module, space: SearchSpace):
+        super().__init__()
+        self.supernet = supernet
+        self.space = space
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        weights = {}
+        for cell, shape in self.space.arch_shape.items():
+            flat = dist.ImproperUniform(constraints.real, (), shape)
+            alpha = pyro.sample(f"arch.{cell}.logits", flat)
+            weights[cell] = alpha.softmax(-1)
+        return classify(self.supernet, images, labels, weights)

@@ -1,0 +1,157 @@
+"""Command-line interface: ``pyronas search`` and ``pyronas lookup``; thin wrappers over the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pyronas.benchmarks import ENV_VAR, BenchmarkError, NB201Table
+from pyronas.data import DATASETS, DataError
+from pyronas.infer import CheckpointError, SearchDiverged
+from pyronas.registry import METHODS
+from pyronas.spaces import SPACES, CellStringError
+
+# The embedded digits data (8x8 images, 1,797 of them) is a demo: unless told otherwise, search
+# it with a short schedule and two cells per stage so that `pyronas search` takes minutes on a CPU.
+DEMO_DEFAULTS = {"digits": {"epochs": 20, "cells_per_stage": 2}}
+USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, DataError, SearchDiverged, ValueError)
+
+
+def _search_parser(sub) -> None:
+    p = sub.add_parser(
+        "search", help="run an architecture search", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument("--method", default="drnas", choices=sorted(METHODS), help="search method (model+guide pair)")
+    p.add_argument("--space", default="nb201", choices=sorted(SPACES), help="search space")
+    p.add_argument("--dataset", default="digits", choices=DATASETS, help="data set (digits is embedded, no download)")
+    p.add_argument(
+        "--data-dir", default=None, help="data folder (cifar: torchvision root; folder: ImageFolder dir or zip)"
+    )
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-dir")
+    p.add_argument("--train-size", type=int, default=None, help="images per half of the split (default: all)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the method's protocol; 20 on digits)")
+    p.add_argument(
+        "--warmup-epochs",
+        type=int,
+        default=None,
+        help="weight-only epochs before architecture steps (default: the method's share of --epochs)",
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cells-per-stage", type=int, default=None, help="N, cells per stage (default 5; 2 on digits)")
+    p.add_argument("--channels", type=int, default=16, help="C, channels of the first stage")
+    p.add_argument("--weight-lr", type=float, default=0.025)
+    p.add_argument("--weight-decay", type=float, default=None, help="supernet weight decay (default: method's)")
+    p.add_argument("--arch-lr", type=float, default=3e-4)
+    p.add_argument("--arch-weight-decay", type=float, default=1e-3)
+    p.add_argument("--elbo", default="trace", choices=["trace", "meanfield", "tracegraph"], help="Pyro ELBO")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method option, e.g. --option kl_weight=0.1 (repeatable)",
+    )
+    p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--out", default="runs/search", help="output folder for log, checkpoint and result.json")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"--option needs KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def cmd_search(args) -> int:
+    import os
+
+    from pyronas.api import search
+
+    demo = DEMO_DEFAULTS.get(args.dataset, {})
+    benchmark = (args.benchmark or os.environ.get(ENV_VAR)) if args.space == "nb201" else None
+    result = search(
+        args.method,
+        args.space,
+        args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        train_size=args.train_size,
+        epochs=args.epochs if args.epochs is not None else demo.get("epochs"),
+        warmup_epochs=args.warmup_epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        channels=args.channels,
+        cells_per_stage=args.cells_per_stage or demo.get("cells_per_stage", 5),
+        weight_lr=args.weight_lr,
+        weight_decay=args.weight_decay,
+        arch_lr=args.arch_lr,
+        arch_weight_decay=args.arch_weight_decay,
+        elbo=args.elbo,
+        benchmark=benchmark,
+        device=args.device,
+        out_dir=args.out,
+        resume=args.resume,
+        progress=not args.quiet,
+        method_options=dict(_parse_option(o) for o in args.option),
+    )
+    print(
+        f"method {result.method} on {result.space}/{result.dataset}, seed {result.seed}, "
+        f"{result.epochs} epochs in {result.seconds:.0f} s"
+    )
+    print(f"genotype: {result.genotype}")
+    for cell, edges in result.op_probabilities.items():
+        print(f"op probabilities ({cell}):")
+        for edge, probs in edges.items():
+            print(f"  {edge:>5}  " + "  ".join(f"{op}={p:.3f}" for op, p in probs.items()))
+    if result.benchmark:
+        bench = result.benchmark
+        print(
+            f"NB201: cifar10 test {bench['cifar10_test']:.2f}, cifar100 test {bench['cifar100_test']:.2f}, "
+            f"imagenet16 test {bench['imagenet16_test']:.2f}"
+        )
+    print(f"wrote {os.path.join(args.out, 'result.json')}")
+    return 0
+
+
+def cmd_lookup(args) -> int:
+    table = NB201Table(args.benchmark)
+    cell = int(args.cell) if args.cell.isdigit() else args.cell
+    print(json.dumps(table.query(cell), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian neural architecture search with Pyro")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _search_parser(sub)
+    p = sub.add_parser("lookup", help="print a cell's NAS-Bench-201 row as JSON")
+    p.add_argument("cell", help="NB201 cell string, or a benchmark index")
+    p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
+    return parser
+
+
+COMMANDS = {"search": cmd_search, "lookup": cmd_lookup}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as e:
+        print(f"pyronas {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pyronas {args.command}: interrupted (completed epochs are in the checkpoint)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Bilevel stochastic variational inference over one model+guide pair.
+
+The supernet's weights (the parameters that :func:`~pyronas.infer.primitives.classify`
+registers under ``"supernet"``) are stepped on training batches; every other parameter of the
+model and guide (the architecture distribution, any hyperparameters) on validation batches.
+Each group gets its own :class:`pyro.infer.SVI` with its own Pyro optimizer and the same ELBO,
+so any ELBO and any Pyro optimizer can be swapped in. This is first-order DARTS-style
+alternation: no unrolled second-order gradient.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import torch
+from pyro import poutine
+from pyro.infer import SVI, Trace_ELBO
+from pyro.infer.elbo import ELBO
+from pyro.optim import PyroOptim
+
+from pyronas.infer.primitives import LOGITS, SUPERNET
+from pyronas.infer.recorder import SiteRecorder
+
+
+def is_weight(name: str) -> bool:
+    """Whether a Pyro parameter name belongs to the supernet's weights."""
+    return name.startswith(SUPERNET + "$$$")
+
+
+def _only_params(fn: Callable, keep: Callable[[str], bool]) -> Callable:
+    """``fn`` with every param site for which ``keep(name)`` is false hidden from SVI."""
+    return poutine.block(fn, hide_fn=lambda msg: msg["type"] == "param" and not keep(msg["name"]))
+
+
+class BilevelSVI:
+    """Two SVI objects sharing a model and a guide: one for weights, one for the rest.
+
+    Args:
+        model, guide: the method's pair; the model must call ``classify``.
+        supernet: the supernet module inside the model (frozen during architecture steps so no
+            weight gradients are computed there).
+        weight_optim, arch_optim: Pyro optimizers for the two groups.
+        loss: any Pyro ELBO (default ``Trace_ELBO()``).
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        guide: Callable,
+        supernet: torch.nn.Module,
+        weight_optim: PyroOptim,
+        arch_optim: PyroOptim,
+        loss: ELBO | None = None,
+    ):
+        self.model, self.guide, self.supernet = model, guide, supernet
+        self.loss = loss if loss is not None else Trace_ELBO()
+        self.weight_optim, self.arch_optim = weight_optim, arch_optim
+        self.weight_svi = SVI(_only_params(model, is_weight), _only_params(guide, is_weight), weight_optim, self.loss)
+        not_weight = lambda name: not is_weight(name)  # noqa: E731
+        self.arch_svi = SVI(_only_params(model, not_weight), _only_params(guide, not_weight), arch_optim, self.loss)
+
+    def _step(self, svi: SVI, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+        recorder = SiteRecorder(LOGITS)
+        with recorder:
+            loss = svi.step(images, labels)
+        for module in (self.model, self.guide):
+            if isinstance(module, torch.nn.Module):
+                module.zero_grad(set_to_none=True)
+        return loss, recorder.value.detach()
+
+    def step_weights(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """One SVI step on the supernet weights; returns (loss, logits)."""
+        return self._step(self.weight_svi, images, labels)
+
+    def step_arch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """One SVI step on everything but the weights, weights frozen; returns (loss, logits)."""
+        params = [p for p in self.supernet.parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*was not registered in the param store.*")
+                return self._step(self.arch_svi, images, labels)
+        finally:
+            for p in params:
+                p.requires_grad_(True)

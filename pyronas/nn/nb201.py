@@ -1,0 +1,144 @@
+"""NAS-Bench-201 networks: the standalone network of one cell and the weight-sharing supernet.
+
+Both share the macro skeleton of [1]: stem conv3x3 + BN; N cells at C channels; a residual
+reduction block to 2C; N cells; a block to 4C; N cells; BN, ReLU, global average pool, linear.
+In the supernet every edge holds all candidate ops with ``affine=False`` BatchNorm and mixes
+them with per-edge weights ``[E, K]``.
+
+References:
+    [1] X. Dong, Y. Yang. NAS-Bench-201. ICLR 2020.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from pyronas.nn.ops import ResNetBlock, Zero, nb201_op
+from pyronas.spaces.nb201_cells import EDGES, OPS, parse_cell
+
+CELL = "cell"  # the one cell type of NB201
+
+
+class _Skeleton(nn.Module):
+    """Stem, three stages of ``cells_per_stage`` cells with reduction blocks, and a classifier."""
+
+    def __init__(
+        self,
+        make_cell: Callable[[int], nn.Module],
+        channels: int,
+        cells_per_stage: int,
+        num_classes: int,
+        in_channels: int,
+    ):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        layers, c = [], channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResNetBlock(c, 2 * c))
+                c *= 2
+            layers.extend(make_cell(c) for _ in range(cells_per_stage))
+        self.cells = nn.ModuleList(layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.lastact(x)).flatten(1))
+
+
+class NB201Cell(nn.Module):
+    """A fixed NB201 cell: one op per edge, node ``i`` sums its incoming edges."""
+
+    def __init__(self, op_names: Sequence[str], channels: int):
+        super().__init__()
+        self.edges = nn.ModuleList(nb201_op(name, channels) for name in op_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for dst in range(1, 4):
+            nodes.append(sum(self.edges[e](nodes[src]) for e, (d, src) in enumerate(EDGES) if d == dst))
+        return nodes[-1]
+
+
+class NB201Network(_Skeleton):
+    """Standalone (evaluation) network of one NB201 cell string; BatchNorm is affine.
+
+    Args:
+        cell: NB201 cell string.
+        channels: C, channels of the first stage (16 in the benchmark).
+        cells_per_stage: N (5 in the benchmark).
+    """
+
+    def __init__(
+        self, cell: str, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, in_channels: int = 3
+    ):
+        op_names = [OPS[i] for i in parse_cell(cell)]
+        super().__init__(lambda c: NB201Cell(op_names, c), channels, cells_per_stage, num_classes, in_channels)
+        self.cell = cell
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for layer in self.cells:
+            x = layer(x)
+        return self._head(x)
+
+
+class MixedOp(nn.Module):
+    """All candidate ops of one edge, mixed as ``sum_k w[k] * op_k(x)``.
+
+    ``none`` is never computed: its output is zero whatever its weight.
+    """
+
+    def __init__(self, channels: int, op_names: Sequence[str] = OPS):
+        super().__init__()
+        self.ops = nn.ModuleList(nb201_op(name, channels, affine=False) for name in op_names)
+        self._active = [k for k, op in enumerate(self.ops) if not isinstance(op, Zero)]
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out = None
+        for k in self._active:
+            term = weights[k] * self.ops[k](x)
+            out = term if out is None else out + term
+        return x.mul(0.0) if out is None else out
+
+
+class NB201SearchCell(nn.Module):
+    """Supernet cell: a :class:`MixedOp` on each of the 6 edges."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.edges = nn.ModuleList(MixedOp(channels) for _ in EDGES)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for dst in range(1, 4):
+            nodes.append(sum(self.edges[e](nodes[src], weights[e]) for e, (d, src) in enumerate(EDGES) if d == dst))
+        return nodes[-1]
+
+
+class NB201Supernet(_Skeleton):
+    """Weight-sharing NB201 supernet.
+
+    ``forward(images [B, C_in, H, W], weights)`` returns logits ``[B, num_classes]``, where
+    ``weights`` is a ``[6, 5]`` tensor of per-edge op mixing weights (rows in edge order, columns
+    in :data:`~pyronas.spaces.nb201_cells.OPS` order) or a mapping ``{"cell": tensor}``.
+    """
+
+    cell_types = (CELL,)
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, in_channels: int = 3):
+        super().__init__(NB201SearchCell, channels, cells_per_stage, num_classes, in_channels)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if isinstance(weights, Mapping):
+            weights = weights[CELL]
+        if weights.shape != (len(EDGES), len(OPS)):
+            raise ValueError(f"NB201 mixing weights must have shape [6, 5], got {list(weights.shape)}")
+        x = self.stem(x)
+        for layer in self.cells:
+            x = layer(x, weights) if isinstance(layer, NB201SearchCell) else layer(x)
+        return self._head(x)

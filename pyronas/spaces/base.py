@@ -1,0 +1,51 @@
+"""The interface every search space implements; methods and the engine see only this."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+
+class SearchSpace(abc.ABC):
+    """A cell-based search space: which architecture variables exist and what they build.
+
+    Architecture variables are per-edge op choices, one ``[num_edges, num_ops]`` table per cell
+    type (``arch_shape``). A method maps its random variables to mixing weights of that shape;
+    the space turns mixing weights into a supernet's behaviour and per-edge op scores into a
+    genotype (a string in the space's own notation).
+    """
+
+    name: str
+    ops: tuple[str, ...]
+    edge_names: tuple[str, ...]
+    cell_types: tuple[str, ...]
+
+    @property
+    def arch_shape(self) -> dict[str, tuple[int, int]]:
+        """``{cell_type: (num_edges, num_ops)}``."""
+        return {cell: (len(self.edge_names), len(self.ops)) for cell in self.cell_types}
+
+    @abc.abstractmethod
+    def supernet(self, *, channels: int, cells_per_stage: int, num_classes: int, in_channels: int = 3) -> nn.Module:
+        """The weight-sharing supernet; ``forward(images, {cell_type: weights [E, K]})``."""
+
+    @abc.abstractmethod
+    def derive(self, scores: Mapping[str, torch.Tensor]) -> str:
+        """Genotype string from per-edge op scores ``{cell_type: [E, K]}`` (higher is better)."""
+
+    @abc.abstractmethod
+    def network(
+        self, genotype: str, *, channels: int, cells_per_stage: int, num_classes: int, in_channels: int = 3
+    ) -> nn.Module:
+        """The standalone network of a genotype."""
+
+    @abc.abstractmethod
+    def validate(self, genotype: str) -> str:
+        """The genotype in canonical form; raises ``ValueError`` with a one-line reason if invalid."""
+
+    def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
+        """Mixing weights ``{cell_type: [E, K]}`` that select exactly the genotype's ops."""
+        raise NotImplementedError(f"{type(self).__name__} does not define one-hot weights")
