@@ -38,7 +38,8 @@ def classify(
     logits = supernet(images, weights)
     pyro.deterministic(LOGITS, logits, event_dim=2)
     with pyro.plate("data", images.shape[0]), poutine.scale(scale=1.0 / images.shape[0]):
-        pyro.sample(LABELS, dist.Categorical(logits=logits), obs=labels)
+        # no argument validation: NaN logits surface as a NaN loss, which the search loop reports
+        pyro.sample(LABELS, dist.Categorical(logits=logits, validate_args=False), obs=labels)
     return logits
 
 

@@ -1,0 +1,46 @@
+import torch
+
+from pyronas.data import Batches, ImageData, load_digits
+
+
+def _data(n=40, size=8, flip=True):
+    images = torch.arange(n * 3 * size * size, dtype=torch.int64).remainder(256).to(torch.uint8)
+    return ImageData(images.view(n, 3, size, size), torch.arange(n) % 4, ["a", "b", "c", "d"], "toy", flip)
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    a, b = Batches(_data(), 8, seed=3), Batches(_data(), 8, seed=3)
+    a.set_epoch(5)
+    b.set_epoch(5)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    a.set_epoch(6)
+    b.set_epoch(5)
+    assert not torch.equal(torch.cat([y for _, y in a]), torch.cat([y for _, y in b]))
+    assert len(a) == 5
+
+
+def test_no_augmentation_gives_normalised_images():
+    data = _data()
+    batches = Batches(data, 40, augment=False)
+    x, y = next(iter(batches))
+    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert x.shape == (40, 3, 8, 8)
+
+
+def test_crop_shifts_within_padding_and_flip_mirrors():
+    data = _data(n=16, flip=False)
+    batches = Batches(data, 16, pad=1, mean=torch.zeros(3), std=torch.ones(3))
+    base = data.images.float() / 255
+    out = batches._crop(base)
+    for img, crop in zip(base, out):
+        padded = torch.nn.functional.pad(img, (1, 1, 1, 1))
+        hits = [(dy, dx) for dy in range(3) for dx in range(3) if torch.equal(padded[:, dy : dy + 8, dx : dx + 8], crop)]
+        assert hits, "every crop is a shifted window of the zero-padded image"
+
+
+def test_digits_are_never_flipped():
+    batches = Batches(load_digits(), 64, pad=0)
+    assert not batches.flip
+    x, _ = next(iter(batches))
+    assert x.shape == (64, 1, 8, 8)

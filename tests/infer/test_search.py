@@ -1,0 +1,130 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyro
+import pytest
+import torch
+
+from pyronas.api import search
+from pyronas.data import Batches, load_digits, split_halves
+from pyronas.infer import BilevelSVI, CheckpointError, SearchDiverged
+from pyronas.optim import arch_adam, weight_sgd
+from pyronas.registry import METHODS, get_method
+from pyronas.spaces import get_space
+
+TINY = dict(dataset="digits", train_size=64, batch_size=32, channels=4, cells_per_stage=1, progress=False)
+
+
+@pytest.mark.parametrize("elbo", ["trace", "meanfield"])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_search_runs_and_moves_the_architecture(method, elbo, tmp_path, nb201_csv):
+    result = search(method, epochs=2, warmup_epochs=0, arch_lr=0.05, elbo=elbo, out_dir=tmp_path,
+                    benchmark=nb201_csv, **TINY)
+    assert get_space("nb201").validate(result.genotype) == result.genotype
+    probs = torch.tensor([list(p.values()) for p in result.op_probabilities["cell"].values()])
+    assert probs.shape == (6, 5) and torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-4)
+    assert (probs - 0.2).abs().max() > 1e-3, "architecture steps changed the distribution"
+    assert result.benchmark["arch"] == result.genotype and result.benchmark["cifar10_test"] > 0
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["genotype"] == result.genotype and saved["method"] == method and saved["epochs"] == 2
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_step_moves_only_its_group(method):
+    space = get_space("nb201")
+    data = load_digits()
+    a, b = split_halves(data, size=32)
+    supernet = space.supernet(channels=4, cells_per_stage=1, num_classes=10, in_channels=1)
+    model, guide = get_method(method).build(supernet, space)
+    svi = BilevelSVI(model, guide, supernet, weight_sgd(1), arch_adam(lr=0.1))
+    x, y = next(iter(Batches(a, 32)))
+    svi.step_arch(x, y)  # creates the guide's parameters
+    arch = {k: v.detach().clone() for k, v in pyro.get_param_store().items() if not k.startswith("supernet")}
+    weights = {k: v.detach().clone() for k, v in supernet.state_dict().items()}
+    svi.step_weights(x, y)
+    assert all(torch.equal(v, pyro.param(k).detach()) for k, v in arch.items())
+    assert any(not torch.equal(v, supernet.state_dict()[k]) for k, v in weights.items() if "weight" in k)
+    weights = {k: v.detach().clone() for k, v in supernet.named_parameters()}
+    svi.step_arch(x, y)
+    assert all(torch.equal(v, dict(supernet.named_parameters())[k]) for k, v in weights.items())
+    assert any(not torch.equal(v, pyro.param(k).detach()) for k, v in arch.items())
+    assert all(p.grad is None for p in supernet.parameters())
+
+
+def test_warmup_epochs_keep_the_architecture_fixed(tmp_path):
+    result = search("drnas", epochs=1, warmup_epochs=1, out_dir=tmp_path, **TINY)
+    record = result.history[0]
+    assert record["valid_acc"] is None
+    probs = torch.tensor(record["op_probabilities"]["cell"])
+    pyro.clear_param_store()
+    init = search("drnas", epochs=1, warmup_epochs=1, **TINY).history[0]["op_probabilities"]["cell"]
+    assert torch.equal(probs, torch.tensor(init))
+
+
+def test_seed_reproduces_and_differs():
+    a = search("drnas", epochs=1, warmup_epochs=0, arch_lr=0.05, seed=1, **TINY)
+    b = search("drnas", epochs=1, warmup_epochs=0, arch_lr=0.05, seed=1, **TINY)
+    c = search("drnas", epochs=1, warmup_epochs=0, arch_lr=0.05, seed=2, **TINY)
+    assert a.op_probabilities == b.op_probabilities
+    assert a.op_probabilities != c.op_probabilities
+
+
+def test_nan_loss_is_reported_and_checkpoint_kept(tmp_path, monkeypatch):
+    search("darts", epochs=1, out_dir=tmp_path, **TINY)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    from pyronas.nn.nb201 import NB201Supernet
+
+    original = NB201Supernet.forward
+    monkeypatch.setattr(NB201Supernet, "forward", lambda self, x, w: original(self, x, w) * float("nan"))
+    with pytest.raises(SearchDiverged, match="became nan"):
+        search("darts", epochs=1, out_dir=tmp_path / "nan", **TINY)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        search("drnas", epochs=1, out_dir=tmp_path, resume=True, **TINY)
+
+
+def test_resume_with_other_configuration_refused(tmp_path):
+    search("drnas", epochs=1, out_dir=tmp_path, **TINY)
+    with pytest.raises(CheckpointError, match="different search configuration"):
+        search("drnas", epochs=2, seed=5, out_dir=tmp_path, resume=True, **TINY)
+
+
+def _cli(out, *extra):
+    return [sys.executable, "-m", "pyronas", "search", "--quiet", "--method", "drnas", "--epochs", "4",
+            "--warmup-epochs", "1", "--train-size", "192", "--batch-size", "32", "--channels", "4",
+            "--cells-per-stage", "1", "--arch-lr", "0.05", "--seed", "3", "--out", str(out), *extra]
+
+
+def test_killed_search_resumes_to_identical_result(tmp_path):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run(_cli(tmp_path / "full"), check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(_cli(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "cut" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert 1 <= epoch < 4, "the search was killed after its first checkpoint and before the end"
+    assert not (tmp_path / "cut" / "result.json").exists()
+    subprocess.run(_cli(tmp_path / "cut", "--resume"), check=True, env=env, capture_output=True)
+    full = json.loads((tmp_path / "full" / "result.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert cut["genotype"] == full["genotype"]
+    assert cut["op_probabilities"] == full["op_probabilities"]
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
