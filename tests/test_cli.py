@@ -17,8 +17,11 @@ def test_lookup_prints_row(nb201_csv, capsys):
 
 
 def test_lookup_malformed_cell_exits_nonzero_with_one_line(nb201_csv):
-    proc = subprocess.run([sys.executable, "-m", "pyronas", "lookup", "|bogus~0|", "--benchmark", str(nb201_csv)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyronas", "lookup", "|bogus~0|", "--benchmark", str(nb201_csv)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert proc.stderr.count("\n") == 1 and "malformed NB201 cell" in proc.stderr
 
@@ -31,8 +34,26 @@ def test_lookup_without_table_is_a_clear_error(monkeypatch, capsys):
 
 def test_search_on_digits_writes_result(tmp_path, capsys, nb201_csv):
     out = tmp_path / "run"
-    code = main(["search", "--quiet", "--epochs", "1", "--cells-per-stage", "1", "--channels", "4",
-                 "--train-size", "64", "--batch-size", "32", "--benchmark", str(nb201_csv), "--out", str(out)])
+    code = main(
+        [
+            "search",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--cells-per-stage",
+            "1",
+            "--channels",
+            "4",
+            "--train-size",
+            "64",
+            "--batch-size",
+            "32",
+            "--benchmark",
+            str(nb201_csv),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     for key in ("method", "space", "dataset", "seed", "epochs", "genotype", "op_probabilities", "benchmark"):
@@ -49,9 +70,30 @@ def test_search_on_shared_cifar_folder_reports_benchmark(tmp_path, cifar10_test_
         members = [n for n in z.namelist() if n.endswith(".jpg") and int(n[-8:-4]) < 20]
         z.extractall(tmp_path / "data", members)
     folder = tmp_path / "data" / "cifar10" / "test"
-    code = main(["search", "--quiet", "--dataset", "folder", "--data-dir", str(folder), "--epochs", "1",
-                 "--cells-per-stage", "1", "--channels", "4", "--batch-size", "32", "--method", "darts",
-                 "--benchmark", str(nb201_csv), "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "search",
+            "--quiet",
+            "--dataset",
+            "folder",
+            "--data-dir",
+            str(folder),
+            "--epochs",
+            "1",
+            "--cells-per-stage",
+            "1",
+            "--channels",
+            "4",
+            "--batch-size",
+            "32",
+            "--method",
+            "darts",
+            "--benchmark",
+            str(nb201_csv),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["dataset"] == "folder" and result["benchmark"]["arch"] == result["genotype"]

@@ -35,7 +35,9 @@ def test_crop_shifts_within_padding_and_flip_mirrors():
     out = batches._crop(base)
     for img, crop in zip(base, out):
         padded = torch.nn.functional.pad(img, (1, 1, 1, 1))
-        hits = [(dy, dx) for dy in range(3) for dx in range(3) if torch.equal(padded[:, dy : dy + 8, dx : dx + 8], crop)]
+        hits = [
+            (dy, dx) for dy in range(3) for dx in range(3) if torch.equal(padded[:, dy : dy + 8, dx : dx + 8], crop)
+        ]
         assert hits, "every crop is a shifted window of the zero-padded image"
 
 

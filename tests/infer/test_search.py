@@ -22,8 +22,9 @@ TINY = dict(dataset="digits", train_size=64, batch_size=32, channels=4, cells_pe
 @pytest.mark.parametrize("elbo", ["trace", "meanfield"])
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_search_runs_and_moves_the_architecture(method, elbo, tmp_path, nb201_csv):
-    result = search(method, epochs=2, warmup_epochs=0, arch_lr=0.05, elbo=elbo, out_dir=tmp_path,
-                    benchmark=nb201_csv, **TINY)
+    result = search(
+        method, epochs=2, warmup_epochs=0, arch_lr=0.05, elbo=elbo, out_dir=tmp_path, benchmark=nb201_csv, **TINY
+    )
     assert get_space("nb201").validate(result.genotype) == result.genotype
     probs = torch.tensor([list(p.values()) for p in result.op_probabilities["cell"].values()])
     assert probs.shape == (6, 5) and torch.allclose(probs.sum(-1), torch.ones(6), atol=1e-4)
@@ -100,9 +101,34 @@ def test_resume_with_other_configuration_refused(tmp_path):
 
 
 def _cli(out, *extra):
-    return [sys.executable, "-m", "pyronas", "search", "--quiet", "--method", "drnas", "--epochs", "4",
-            "--warmup-epochs", "1", "--train-size", "192", "--batch-size", "32", "--channels", "4",
-            "--cells-per-stage", "1", "--arch-lr", "0.05", "--seed", "3", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pyronas",
+        "search",
+        "--quiet",
+        "--method",
+        "drnas",
+        "--epochs",
+        "4",
+        "--warmup-epochs",
+        "1",
+        "--train-size",
+        "192",
+        "--batch-size",
+        "32",
+        "--channels",
+        "4",
+        "--cells-per-stage",
+        "1",
+        "--arch-lr",
+        "0.05",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_killed_search_resumes_to_identical_result(tmp_path):
