@@ -42,8 +42,8 @@ def test_wheel_installs_method_packages_under_pyronas(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)  # a wheel install is an unzip into site-packages
     check = (
         "import importlib.util as u, pyronas.models, pyronas.guides; "
-        "assert pyronas.models.__file__.startswith(%r); "
+        f"assert pyronas.models.__file__.startswith({site!r}); "
         "assert u.find_spec('models') is None and u.find_spec('guides') is None; "
         "assert u.find_spec('pyronas.models.drnas') and u.find_spec('pyronas.guides.darts')"
-    ) % site
+    )
     subprocess.run([str(python), "-I", "-c", check], check=True, cwd=tmp_path)
