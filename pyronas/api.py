@@ -80,6 +80,7 @@ def search(
     elbo: str = "trace",
     benchmark: str | os.PathLike | None = None,
     device: str = "cpu",
+    channels_last: bool = False,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -121,13 +122,16 @@ def search(
         "arch_lr": arch_lr,
         "arch_weight_decay": arch_weight_decay,
         "elbo": elbo,
+        "channels_last": channels_last,
         "method_options": dict(method_options or {}),
     }
 
     data = load_dataset(dataset, data_dir, download=download)
     weights_half, arch_half = split_halves(data, size=train_size)
-    train = Batches(weights_half, batch_size, device=device, seed=seed)
-    valid = Batches(arch_half, batch_size, device=device, seed=seed + 1, mean=train.mean, std=train.std)
+    train = Batches(weights_half, batch_size, device=device, seed=seed, channels_last=channels_last)
+    valid = Batches(
+        arch_half, batch_size, device=device, seed=seed + 1, mean=train.mean, std=train.std, channels_last=channels_last
+    )
 
     seed_everything(seed)
     supernet = search_space.supernet(

@@ -55,6 +55,7 @@ def _search_parser(sub) -> None:
     )
     p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--channels-last", action="store_true", help="feed the supernet channels-last batches (faster)")
     p.add_argument("--out", default="runs/search", help="output folder for log, checkpoint and result.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,6 +98,7 @@ def cmd_search(args) -> int:
         elbo=args.elbo,
         benchmark=benchmark,
         device=args.device,
+        channels_last=args.channels_last,
         out_dir=args.out,
         resume=args.resume,
         progress=not args.quiet,
