@@ -85,8 +85,9 @@ def main() -> None:
     print("\n| method | seed | cell | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
+        cell = r["genotype"].replace("|", "\\|")  # escaped for Markdown tables
         print(
-            f"| {r['method']} | {r['seed']} | `{r['genotype']}` | {r['cifar10']:.2f} | {r['cifar100']:.2f} "
+            f"| {r['method']} | {r['seed']} | `{cell}` | {r['cifar10']:.2f} | {r['cifar100']:.2f} "
             f"| {r['imagenet16']:.2f} | {r['seconds']:.0f} |"
         )
     print("\n| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s (mean) |")
