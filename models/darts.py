@@ -26,10 +26,14 @@ class DARTSModel(torch.nn.Module):
         self.supernet = supernet
         self.space = space
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def arch(self) -> dict[str, torch.Tensor]:
+        """Sample the architecture sites; return mixing weights ``{cell: [E, K]}``."""
         weights = {}
         for cell, shape in self.space.arch_shape.items():
             flat = dist.ImproperUniform(constraints.real, (), shape)
             alpha = pyro.sample(f"arch.{cell}.logits", flat)
             weights[cell] = alpha.softmax(-1)
-        return classify(self.supernet, images, labels, weights)
+        return weights
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return classify(self.supernet, images, labels, self.arch())

@@ -32,10 +32,15 @@ class DrNASModel(torch.nn.Module):
         self.prior_concentration = prior_concentration
         self.kl_weight = kl_weight
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def arch(self) -> dict[str, torch.Tensor]:
+        """Sample the architecture sites; return mixing weights ``{cell: [E, K]}``."""
+        device = next(self.supernet.parameters()).device
         weights = {}
         for cell, shape in self.space.arch_shape.items():
-            prior = dist.Dirichlet(torch.full(shape, self.prior_concentration, device=images.device))
+            prior = dist.Dirichlet(torch.full(shape, self.prior_concentration, device=device))
             with kl_weight(self.kl_weight):
                 weights[cell] = pyro.sample(f"arch.{cell}", prior.to_event(1))
-        return classify(self.supernet, images, labels, weights)
+        return weights
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return classify(self.supernet, images, labels, self.arch())
