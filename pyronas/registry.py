@@ -94,3 +94,12 @@ register(
         description="DrNAS: Dirichlet mixing weights per edge, pathwise gradients",
     )
 )
+register(
+    MethodSpec(
+        "balenas",
+        "pyronas.models.balenas:BaLeNASModel",
+        "pyronas.guides.balenas:BaLeNASGuide",
+        protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 3e-4, "arch_optim": "ngvi"},
+        description="BaLeNAS: Gaussian op logits, mean-field Normal guide fitted by NGVI (Bayesian learning rule)",
+    )
+)
