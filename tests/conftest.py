@@ -10,6 +10,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PYRONAS_SHARED", REPO.parent / "shared"))
 
+# Notebooks (collected from notebooks/ by nbmake) read this in their kernels: tiny settings, seconds each.
+os.environ.setdefault("PYRONAS_SMOKE", "1")
+
 
 @pytest.fixture(autouse=True)
 def clean_state():

@@ -178,15 +178,18 @@ class Search:
         self.valid.set_epoch(epoch)
         search_arch = epoch >= self.warmup_epochs
         totals = torch.zeros(6, dtype=torch.float64)  # train loss, correct, count; valid loss, correct, count
+        step_losses: dict[str, list[float]] = {"train": [], "valid": []}  # floats: no extra syncs
         start = time.perf_counter()
         bar.set_description(f"search {epoch + 1}/{self.epochs}")
         for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
             if search_arch:
                 loss, logits = self.svi.step_arch(x_valid, y_valid)
                 self._check(loss, "architecture", epoch)
+                step_losses["valid"].append(loss)
                 totals[3:] += torch.tensor([loss, (logits.argmax(-1) == y_valid).sum().item(), len(y_valid)])
             loss, logits = self.svi.step_weights(x_train, y_train)
             self._check(loss, "weight", epoch)
+            step_losses["train"].append(loss)
             totals[:3] += torch.tensor([loss, (logits.argmax(-1) == y_train).sum().item(), len(y_train)])
             bar.update(1)
         lr = getattr(self.svi.weight_optim, "lr", None)
@@ -207,6 +210,8 @@ class Search:
             "genotype": genotype,
             "op_probabilities": {cell: p.tolist() for cell, p in probs.items()},
             "seconds": time.perf_counter() - start,
+            "train_loss_steps": step_losses["train"],
+            "valid_loss_steps": step_losses["valid"],
         }
         if self.benchmark is not None:
             record["benchmark"] = self.benchmark.accuracies(genotype)

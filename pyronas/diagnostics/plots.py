@@ -1,0 +1,189 @@
+"""Figures of an architecture posterior: op-probability heat maps, forest plot, traces, the cell.
+
+Every function returns a :class:`matplotlib.figure.Figure`; nothing is shown or saved here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+
+from pyronas.diagnostics._az import az
+from pyronas.diagnostics.summary import op_probability_summary, posterior_genotype
+from pyronas.spaces import SearchSpace, get_space
+
+EDGE = re.compile(r"^\s*(?P<dst>[^<\s]+)\s*<-\s*(?P<src>\S+)\s*$")
+
+
+def plot_op_probabilities(idata, hdi_prob: float = 0.94) -> Figure:
+    """Heat map of posterior mean op probabilities, edges x ops, one panel per cell type.
+
+    Each cell is annotated with the mean and its HDI (pooled over chains).
+    """
+    ops = op_probability_summary(idata, hdi_prob)
+    cells = list(ops["cell_type"].values)
+    edges, names = list(ops["edge"].values), list(ops["op"].values)
+    fig, axes = plt.subplots(
+        1, len(cells), figsize=(1.5 + 1.5 * len(names) * len(cells), 1.2 + 0.6 * len(edges)), squeeze=False
+    )
+    for ax, cell in zip(axes[0], cells):
+        mean = ops["mean"].sel(cell_type=cell).values
+        lo, hi = ops["hdi_lower"].sel(cell_type=cell).values, ops["hdi_upper"].sel(cell_type=cell).values
+        image = ax.imshow(mean, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        for i in range(len(edges)):
+            for k in range(len(names)):
+                color = "black" if mean[i, k] > 0.6 else "white"
+                ax.text(k, i, f"{mean[i, k]:.2f}\n[{lo[i, k]:.2f}, {hi[i, k]:.2f}]", ha="center", va="center",
+                        fontsize=7, color=color)  # fmt: skip
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+        ax.set_yticks(range(len(edges)), edges)
+        ax.set_xlabel("op")
+        ax.set_ylabel("edge")
+        ax.set_title(f"{cell}: posterior op probability ({int(100 * hdi_prob)}% HDI)")
+        fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def plot_forest(idata, hdi_prob: float = 0.94) -> Figure:
+    """Forest plot across searches: per mixing weight, each chain's mean and HDI, plus cross-seed R-hat.
+
+    Rows are ``(cell_type, edge, op)``, grouped by edge (shaded bands); colours are chains (seeds).
+    The right panel shows the R-hat of each row over all chains, with guides at 1.01 and 1.05.
+    """
+    w = idata.posterior["weights"]
+    chains = w.sizes["chain"]
+    seeds = idata.guide["seed"].values if "guide" in idata.groups() else range(chains)
+    stats = op_probability_summary(idata, hdi_prob)
+    rows = [(c, e, o) for c in w["cell_type"].values for e in w["edge"].values for o in w["op"].values]
+    hdis = [az.hdi(w.isel(chain=[c]), hdi_prob=hdi_prob)["weights"] for c in range(chains)]
+    means = w.mean("draw")
+    fig, (ax, ax_rhat) = plt.subplots(
+        1, 2, sharey=True, figsize=(10, 1.5 + 0.26 * len(rows)), gridspec_kw={"width_ratios": [4, 1]}
+    )
+    height = 0.7 / max(chains, 1)
+    for i, (cell, edge, op) in enumerate(rows):
+        y = len(rows) - 1 - i
+        for c in range(chains):
+            yc = y + 0.35 - height * (c + 0.5)
+            lo, hi = hdis[c].sel(cell_type=cell, edge=edge, op=op).values
+            ax.plot([lo, hi], [yc, yc], color=f"C{c % 10}", lw=1.5)
+            ax.plot(float(means.sel(chain=c, cell_type=cell, edge=edge, op=op)), yc, "o", color=f"C{c % 10}", ms=3)
+        r_hat = float(stats["r_hat"].sel(cell_type=cell, edge=edge, op=op))
+        ax_rhat.plot(r_hat, y, "o", color="C3" if r_hat > 1.05 else "k", ms=4)
+    for j in range(0, len(rows), 2 * w.sizes["op"]):  # shade every other edge
+        for a in (ax, ax_rhat):
+            a.axhspan(len(rows) - j - w.sizes["op"] - 0.5, len(rows) - j - 0.5, color="0.93", zorder=0)
+    multi_cell = w.sizes["cell_type"] > 1
+    labels = [f"{cell} {edge} {op}" if multi_cell else f"{edge}  {op}" for cell, edge, op in rows]
+    ax.set_yticks(range(len(rows) - 1, -1, -1), labels, fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel(f"mixing weight: mean and {int(100 * hdi_prob)}% HDI per search")
+    ax.legend(
+        handles=[plt.Line2D([], [], color=f"C{c % 10}", marker="o", label=f"seed {seeds[c]}") for c in range(chains)],
+        loc="lower right",
+        fontsize=8,
+    )
+    for ref in (1.01, 1.05):
+        ax_rhat.axvline(ref, color="0.6", ls="--", lw=0.8)
+    ax_rhat.set_xlabel("cross-seed R-hat" if chains > 1 else "R-hat (needs 2+ searches)")
+    fig.suptitle(f"op probabilities across {chains} search(es)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_traces(idata) -> Figure:
+    """Optimisation traces per search: ELBO estimate per step, losses per epoch, op entropy per epoch."""
+    hist = idata.optimization
+    fig, (ax_step, ax_epoch, ax_entropy) = plt.subplots(1, 3, figsize=(15, 4))
+    for c in hist["chain"].values:
+        seed = int(idata.guide["seed"].sel(chain=c)) if "guide" in idata.groups() else c
+        color = f"C{int(c) % 10}"
+        for var, style in (("train_loss_steps", "-"), ("valid_loss_steps", "--")):
+            if var in hist:
+                ax_step.plot(hist["step"], hist[var].sel(chain=c), style, color=color, lw=0.8,
+                             label=f"seed {seed} {var.split('_')[0]}")  # fmt: skip
+        for var, style in (("train_loss", "-o"), ("valid_loss", "--s")):
+            ax_epoch.plot(hist["epoch"], hist[var].sel(chain=c), style, color=color, ms=3,
+                          label=f"seed {seed} {var.split('_')[0]}")  # fmt: skip
+        ax_entropy.plot(hist["epoch"], hist["entropy"].sel(chain=c), "-o", color=color, ms=3, label=f"seed {seed}")
+    ax_step.set(title="negative ELBO per step (train: weights, valid: architecture)", xlabel="step", ylabel="loss")
+    ax_epoch.set(title="mean loss per epoch", xlabel="epoch", ylabel="loss")
+    ax_entropy.set(title="mean op entropy per edge", xlabel="epoch", ylabel="entropy (nats)")
+    for ax in (ax_step, ax_epoch, ax_entropy):
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _node_order(names: list[str]) -> list[str]:
+    return sorted(names, key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n))
+
+
+def plot_cell(space: SearchSpace, genotype: str, probabilities: Mapping[str, np.ndarray] | None = None) -> Figure:
+    """The cell of ``genotype`` as a graph: nodes, one arrow per kept edge labelled with its op.
+
+    Edge names must read ``"dst<-src"``. ``probabilities`` (``{cell_type: [E, K]}``) adds each
+    chosen op's probability to its label. Edges whose op is ``none`` are drawn dotted and grey.
+    """
+    try:
+        chosen = {cell: np.asarray(w) for cell, w in space.one_hot(genotype).items()}
+    except NotImplementedError:
+        raise ValueError(f"space {space.name!r} cannot map a genotype to edges (no one_hot)") from None
+    parsed = [EDGE.match(name) for name in space.edge_names]
+    if not all(parsed):
+        raise ValueError(f"edge names of space {space.name!r} do not read 'dst<-src'")
+    nodes = _node_order(sorted({m["src"] for m in parsed} | {m["dst"] for m in parsed}))
+    x = {n: float(i) for i, n in enumerate(nodes)}
+    cells = list(chosen)
+    span = len(nodes) - 1
+    half_height = 0.45 + 0.5 * 0.35 * (1 + 0.1 * span) * span  # the widest arc's bend, plus room for nodes
+    fig, axes = plt.subplots(
+        len(cells), 1, figsize=(2.6 * len(nodes), (2.6 * 2 * half_height + 0.6) * len(cells)), squeeze=False
+    )
+    for ax, cell in zip(axes[:, 0], cells):
+        for e, m in enumerate(parsed):
+            if not chosen[cell][e].any():
+                continue
+            k = int(chosen[cell][e].argmax())
+            op = space.ops[k]
+            x1, x2 = x[m["src"]], x[m["dst"]]
+            span = abs(x2 - x1)
+            rad = 0.0 if span <= 1 else -0.35 * (1 if e % 2 else -1) * (1 + 0.1 * span)
+            dotted = op == "none"
+            arrow = FancyArrowPatch((x1, 0), (x2, 0), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                    mutation_scale=14, shrinkA=16, shrinkB=16, lw=1.4,
+                                    linestyle=":" if dotted else "-", color="grey" if dotted else f"C{k}")  # fmt: skip
+            ax.add_patch(arrow)
+            # midpoint of the quadratic Bezier matplotlib draws for arc3
+            lx, ly = (x1 + x2) / 2, -0.5 * rad * (x2 - x1)
+            label = op if probabilities is None else f"{op}\np={float(probabilities[cell][e][k]):.2f}"
+            ax.text(lx, ly, label, ha="center", va="center", fontsize=8,
+                    bbox={"boxstyle": "round", "fc": "white", "ec": f"C{k}", "lw": 0.8})  # fmt: skip
+        for n in nodes:
+            ax.scatter([x[n]], [0], s=700, color="lightsteelblue", edgecolor="black", zorder=3)
+            ax.text(x[n], 0, n, ha="center", va="center", fontsize=11, zorder=4)
+        ax.set_aspect("equal")  # arc3 bends in display units: equal scales keep labels on their arcs
+        ax.set_xlim(-0.6, len(nodes) - 0.4)
+        ax.set_ylim(-half_height, half_height)
+        ax.set_axis_off()
+        ax.set_title(f"{cell}: {genotype}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_posterior_cell(idata) -> Figure:
+    """:func:`plot_cell` of the cell derived from the pooled posterior mean, labelled with its probabilities."""
+    space = get_space(idata.posterior.attrs["space"])
+    mean = idata.posterior["weights"].mean(("chain", "draw"))
+    probs = {str(c): mean.sel(cell_type=c).values for c in mean["cell_type"].values}
+    return plot_cell(space, posterior_genotype(idata), probs)
+
+
+__all__ = ["plot_cell", "plot_forest", "plot_op_probabilities", "plot_posterior_cell", "plot_traces"]

@@ -1,0 +1,185 @@
+"""Numbers that summarise an architecture posterior (an ``InferenceData`` from :mod:`.inference_data`).
+
+R-hat and ESS on a variational posterior: every chain is a different search (another seed) and
+its draws are independent samples of that search's guide, so there is no Markov chain to
+converge. Within-chain spread is the guide's own uncertainty; between-chain spread is
+disagreement between searches. R-hat near 1 therefore says that the searches found the same
+distribution over ops on that edge; R-hat well above 1 (say > 1.05) says that the result depends
+on the seed. Bulk ESS is near ``chains * draws`` when the searches agree and drops towards the
+number of chains as they diverge. With one chain R-hat is undefined (NaN); a point-mass guide
+(DARTS) has no within-chain spread, so its R-hat is NaN or infinite as well.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from pyronas.diagnostics._az import az
+from pyronas.spaces import get_space
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def _weights(idata) -> xr.DataArray:
+    return idata.posterior["weights"]
+
+
+def op_probability_summary(idata, hdi_prob: float = 0.94) -> xr.Dataset:
+    """Per ``(cell_type, edge, op)``: posterior mean, sd, HDI bounds, cross-seed R-hat and bulk ESS.
+
+    Returns a Dataset with variables ``mean, sd, hdi_lower, hdi_upper, r_hat, ess_bulk``, and the
+    per-edge ``edge_r_hat`` (the largest R-hat over the edge's ops) with dims ``(cell_type, edge)``.
+    """
+    w = _weights(idata)
+    hdi = az.hdi(w, hdi_prob=hdi_prob)["weights"]
+    ds = xr.Dataset(
+        {
+            "mean": w.mean(SAMPLE_DIMS),
+            "sd": w.std(SAMPLE_DIMS),
+            "hdi_lower": hdi.sel(hdi="lower", drop=True),
+            "hdi_upper": hdi.sel(hdi="higher", drop=True),
+            "r_hat": az.rhat(w)["weights"]
+            if w.sizes["chain"] > 1
+            else xr.full_like(w.isel(chain=0, draw=0, drop=True), np.nan),
+            "ess_bulk": az.ess(w, method="bulk")["weights"],
+        }
+    )
+    ds["edge_r_hat"] = ds["r_hat"].max("op", skipna=False)
+    ds.attrs["hdi_prob"] = hdi_prob
+    return ds
+
+
+def edge_entropy(idata, by_chain: bool = False) -> xr.DataArray:
+    """Entropy (nats) of each edge's posterior op probabilities, ``-sum_k p_k log p_k``.
+
+    ``p`` is the posterior mean of the mixing weights, pooled over chains (dims
+    ``(cell_type, edge)``) or, with ``by_chain``, per search (``(chain, cell_type, edge)``). The
+    maximum is ``log(num_ops)``: no preference among ops.
+    """
+    w = _weights(idata)
+    p = w.mean("draw") if by_chain else w.mean(SAMPLE_DIMS)
+    return -(p * np.log(p.clip(min=1e-12))).sum("op")
+
+
+def derived_cells(idata) -> np.ndarray:
+    """The genotype each posterior draw derives (the space's own rule), as strings ``[chain, draw]``."""
+    space = get_space(idata.posterior.attrs["space"])
+    w = _weights(idata).transpose("chain", "draw", "cell_type", "edge", "op").values
+    cells = list(_weights(idata)["cell_type"].values)
+    out = np.empty(w.shape[:2], dtype=object)
+    for c in range(w.shape[0]):
+        for d in range(w.shape[1]):
+            out[c, d] = space.derive({cell: torch.from_numpy(w[c, d, i]) for i, cell in enumerate(cells)})
+    return out
+
+
+def posterior_genotype(idata) -> str:
+    """The cell derived from the posterior mean mixing weights pooled over all chains."""
+    space = get_space(idata.posterior.attrs["space"])
+    mean = _weights(idata).mean(SAMPLE_DIMS)
+    return space.derive({str(c): torch.from_numpy(mean.sel(cell_type=c).values) for c in mean["cell_type"].values})
+
+
+def cell_probability(idata, genotype: str | None = None, cells: np.ndarray | None = None) -> dict:
+    """Posterior probability that a draw derives ``genotype`` (default: :func:`posterior_genotype`).
+
+    Returns ``{"genotype", "probability" (pooled), "per_chain" (list)}``; the probability is the
+    share of posterior draws whose derived cell equals ``genotype``. ``cells`` reuses the output of
+    :func:`derived_cells`.
+    """
+    space = get_space(idata.posterior.attrs["space"])
+    genotype = posterior_genotype(idata) if genotype is None else space.validate(genotype)
+    hits = (derived_cells(idata) if cells is None else cells) == genotype
+    return {
+        "genotype": genotype,
+        "probability": float(hits.mean()),
+        "per_chain": [float(v) for v in hits.mean(axis=1)],
+    }
+
+
+def expected_accuracy(idata, hdi_prob: float = 0.94) -> dict:
+    """Benchmark accuracy expected under the posterior, per table column: mean, sd, HDI, per-chain mean.
+
+    Needs ``benchmark_<column>`` variables (``from_runs(..., benchmark=table)``); ``{}`` otherwise.
+    """
+    out = {}
+    for name, values in idata.posterior.data_vars.items():
+        if not name.startswith("benchmark_"):
+            continue
+        hdi = az.hdi(values, hdi_prob=hdi_prob)[name].values
+        out[name.removeprefix("benchmark_")] = {
+            "mean": float(values.mean()),
+            "sd": float(values.std()),
+            "hdi": [float(hdi[0]), float(hdi[1])],
+            "per_chain_mean": [float(v) for v in values.mean("draw").values],
+        }
+    return out
+
+
+def _clean(value):
+    """JSON-safe: NaN and infinities become ``None``."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def summarize(idata, hdi_prob: float = 0.94) -> dict:
+    """Everything above as one JSON-able dict (what ``pyronas report`` writes as ``summary.json``).
+
+    Per cell type and edge: ``r_hat`` (largest over ops), ``entropy`` and, per op, mean, sd, HDI,
+    R-hat and bulk ESS; plus the searches (seed, guide's genotype), the posterior genotype and its
+    probability, and the expected benchmark accuracy when the posterior holds one.
+    """
+    ops = op_probability_summary(idata, hdi_prob)
+    entropy = edge_entropy(idata)
+    chain_entropy = edge_entropy(idata, by_chain=True)
+    edges: dict = {}
+    for cell in ops["cell_type"].values:
+        edges[str(cell)] = {}
+        for edge in ops["edge"].values:
+            row = ops.sel(cell_type=cell, edge=edge)
+            edges[str(cell)][str(edge)] = {
+                "r_hat": float(row["edge_r_hat"]),
+                "entropy": float(entropy.sel(cell_type=cell, edge=edge)),
+                "entropy_per_chain": [float(v) for v in chain_entropy.sel(cell_type=cell, edge=edge).values],
+                "ops": {
+                    str(op): {
+                        "mean": float(row["mean"].sel(op=op)),
+                        "sd": float(row["sd"].sel(op=op)),
+                        "hdi": [float(row["hdi_lower"].sel(op=op)), float(row["hdi_upper"].sel(op=op))],
+                        "r_hat": float(row["r_hat"].sel(op=op)),
+                        "ess_bulk": float(row["ess_bulk"].sel(op=op)),
+                    }
+                    for op in ops["op"].values
+                },
+            }
+    guide = idata.guide
+    cells = derived_cells(idata)
+    out = {
+        "space": idata.posterior.attrs["space"],
+        "methods": idata.posterior.attrs.get("methods", ""),
+        "chains": int(idata.posterior.sizes["chain"]),
+        "draws": int(idata.posterior.sizes["draw"]),
+        "hdi_prob": hdi_prob,
+        "searches": [
+            {"seed": int(s), "run": str(r), "genotype": str(g), "probability": float((cells[i] == g).mean())}
+            for i, (s, r, g) in enumerate(zip(guide["seed"].values, guide["run"].values, guide["genotype"].values))
+        ],
+        "max_r_hat": float(ops["edge_r_hat"].max(skipna=False)),
+        "derived_cell": cell_probability(idata, cells=cells),
+        "edges": edges,
+    }
+    accuracy = expected_accuracy(idata, hdi_prob)
+    if accuracy:
+        out["expected_accuracy"] = accuracy
+    return _clean(out)
