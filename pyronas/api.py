@@ -14,9 +14,30 @@ from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 from pyronas.benchmarks import NB201Table
 from pyronas.data import Batches, load_dataset, split_halves
 from pyronas.infer import Search, seed_everything
-from pyronas.optim import arch_adam, weight_sgd
+from pyronas.optim import NGVI, arch_adam, weight_sgd
+from pyronas.proxies import proxy_batch
 from pyronas.registry import get_method
+from pyronas.select import ARGMAX, parse_rule, select_cell
 from pyronas.spaces import get_space
+
+ARCH_OPTIMS = ("adam", "ngvi")
+ARCH_LR = {"adam": 3e-4, "ngvi": 0.01}  # default architecture learning rate per optimizer
+
+
+def arch_optimizer(name: str, lr: float, weight_decay: float, model) -> object:
+    """The architecture optimizer ``name``: DARTS' Adam, or :class:`~pyronas.optim.NGVI` for Gaussian guides.
+
+    NGVI's ``num_data`` is ``1 / kl_weight`` when the model weights its KL terms by a positive
+    ``kl_weight`` attribute (see :func:`pyronas.infer.kl_weight`), so that ``num_data * loss`` is the
+    full negative ELBO; otherwise 1. Weight decay applies to Adam only (NGVI's prior is the model's).
+    """
+    if name == "adam":
+        return arch_adam(lr, weight_decay=weight_decay)
+    if name == "ngvi":
+        kl = float(getattr(model, "kl_weight", 1.0))
+        return NGVI(lr=lr, num_data=1.0 / kl if kl > 0 else 1.0)
+    raise ValueError(f"unknown architecture optimizer {name!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
+
 
 ELBOS = {
     "trace": Trace_ELBO,
@@ -38,6 +59,9 @@ class SearchResult:
     op_probabilities: dict
     benchmark: dict | None
     seconds: float
+    argmax_genotype: str | None = None  # the guide's argmax cell; equals ``genotype`` under select="argmax"
+    argmax_benchmark: dict | None = None
+    selection: dict | None = None  # training-free selection: rule, samples, candidates, scores
     config: dict = field(default_factory=dict)
     history: list = field(default_factory=list, repr=False)
 
@@ -75,7 +99,8 @@ def search(
     weight_lr_min: float = 0.001,
     weight_decay: float | None = None,
     grad_clip: float = 5.0,
-    arch_lr: float = 3e-4,
+    arch_optim: str | None = None,
+    arch_lr: float | None = None,
     arch_weight_decay: float = 1e-3,
     elbo: str = "trace",
     benchmark: str | os.PathLike | None = None,
@@ -85,13 +110,18 @@ def search(
     resume: bool = False,
     progress: bool = True,
     method_options: dict | None = None,
+    select: str = "argmax",
+    samples: int = 100,
 ) -> SearchResult:
     """Run an architecture search with the NB201 bilevel protocol; defaults follow ``METHODS.md``.
 
-    ``epochs`` and ``weight_decay`` default to the method's protocol, ``warmup_epochs`` to the
-    protocol's share of ``epochs``. With
+    ``epochs``, ``weight_decay`` and ``arch_optim`` (``"adam"`` or ``"ngvi"``) default to the method's
+    protocol, ``arch_lr`` to the optimizer's default, ``warmup_epochs`` to the protocol's share of ``epochs``. With
     ``out_dir`` the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and
-    ``result.json``; ``resume`` continues from the checkpoint there.
+    ``result.json``; ``resume`` continues from the checkpoint there. ``select="proxy:NAME"`` (or
+    ``"proxy:A+B"``, a rank-sum) draws ``samples`` cells from the learned distribution after the
+    search and keeps the one the zero-cost proxy ranks best (BaLeNAS-TF, :mod:`pyronas.select`),
+    scored on one un-augmented batch of the architecture half.
     """
     spec = get_method(method)
     protocol = spec.protocol
@@ -100,9 +130,14 @@ def search(
     if warmup_epochs is None:  # keep the protocol's share of warm-up epochs
         warmup_epochs = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
     weight_decay = protocol.get("weight_decay", 3e-4) if weight_decay is None else weight_decay
+    arch_optim = protocol.get("arch_optim", "adam") if arch_optim is None else arch_optim
+    if arch_optim not in ARCH_OPTIMS:
+        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
+    arch_lr = ARCH_LR[arch_optim] if arch_lr is None else arch_lr
     if elbo not in ELBOS:
         raise ValueError(f"unknown ELBO {elbo!r}; choose one of: {', '.join(ELBOS)}")
     search_space = get_space(space)
+    parse_rule(select)  # fail before the search on a malformed rule
     table = NB201Table(benchmark) if benchmark is not None else None
     config = {
         "method": method,
@@ -119,6 +154,7 @@ def search(
         "weight_lr_min": weight_lr_min,
         "weight_decay": weight_decay,
         "grad_clip": grad_clip,
+        "arch_optim": arch_optim,
         "arch_lr": arch_lr,
         "arch_weight_decay": arch_weight_decay,
         "elbo": elbo,
@@ -147,7 +183,7 @@ def search(
         train,
         valid,
         weight_optim=weight_sgd(epochs, weight_lr, weight_lr_min, weight_decay=weight_decay, clip_norm=grad_clip),
-        arch_optim=arch_adam(arch_lr, weight_decay=arch_weight_decay),
+        arch_optim=arch_optimizer(arch_optim, arch_lr, arch_weight_decay, model),
         loss=ELBOS[elbo](),
         epochs=epochs,
         warmup_epochs=warmup_epochs,
@@ -160,7 +196,24 @@ def search(
     start = time.perf_counter()
     history = runner.run(resume=resume)
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
-    genotype = runner.genotype()
+    genotype = argmax = runner.genotype()
+    selection = None
+    if select != ARGMAX:
+        images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
+        selection = select_cell(
+            model,
+            guide,
+            search_space,
+            select,
+            samples,
+            images,
+            labels,
+            seed=seed,
+            channels=channels,
+            cells_per_stage=cells_per_stage,
+            num_classes=data.num_classes,
+        )
+        genotype = selection.pop("genotype")
     result = SearchResult(
         method=method,
         space=space,
@@ -171,6 +224,9 @@ def search(
         op_probabilities=named_probabilities(search_space, runner.op_probabilities()),
         benchmark=None if table is None else table.query(genotype),
         seconds=seconds,
+        argmax_genotype=argmax,
+        argmax_benchmark=None if table is None else table.query(argmax),
+        selection=selection,
         config=config,
         history=history,
     )

@@ -1,4 +1,4 @@
-"""Command-line interface: ``pyronas search`` and ``pyronas lookup``; thin wrappers over the API."""
+"""Command-line interface: ``pyronas search``, ``lookup``, ``report`` and ``proxies``; thin wrappers over the API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pyronas.benchmarks import ENV_VAR, BenchmarkError, NB201Table
 from pyronas.data import DATASETS, DataError
 from pyronas.infer import CheckpointError, SearchDiverged
+from pyronas.proxies import PROXIES
 from pyronas.registry import METHODS
 from pyronas.spaces import SPACES, CellStringError
 
@@ -43,7 +44,15 @@ def _search_parser(sub) -> None:
     p.add_argument("--channels", type=int, default=16, help="C, channels of the first stage")
     p.add_argument("--weight-lr", type=float, default=0.025)
     p.add_argument("--weight-decay", type=float, default=None, help="supernet weight decay (default: method's)")
-    p.add_argument("--arch-lr", type=float, default=3e-4)
+    p.add_argument(
+        "--optim",
+        default=None,
+        choices=["adam", "ngvi"],
+        help="architecture optimizer (default: the method's protocol)",
+    )
+    p.add_argument(
+        "--arch-lr", type=float, default=None, help="architecture learning rate (default 3e-4 adam, 0.01 ngvi)"
+    )
     p.add_argument("--arch-weight-decay", type=float, default=1e-3)
     p.add_argument("--elbo", default="trace", choices=["trace", "meanfield", "tracegraph"], help="Pyro ELBO")
     p.add_argument(
@@ -59,6 +68,13 @@ def _search_parser(sub) -> None:
     p.add_argument("--out", default="runs/search", help="output folder for log, checkpoint and result.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--select",
+        default="argmax",
+        help="final cell: argmax of the guide, or training-free selection 'proxy:NAME' / 'proxy:A+B' (rank-sum) "
+        "among --samples cells drawn from it",
+    )
+    p.add_argument("--samples", type=int, default=100, help="cells drawn for --select proxy:...")
 
 
 def _parse_option(text: str) -> tuple[str, object]:
@@ -93,6 +109,7 @@ def cmd_search(args) -> int:
         cells_per_stage=args.cells_per_stage or demo.get("cells_per_stage", 5),
         weight_lr=args.weight_lr,
         weight_decay=args.weight_decay,
+        arch_optim=args.optim,
         arch_lr=args.arch_lr,
         arch_weight_decay=args.arch_weight_decay,
         elbo=args.elbo,
@@ -103,12 +120,17 @@ def cmd_search(args) -> int:
         resume=args.resume,
         progress=not args.quiet,
         method_options=dict(_parse_option(o) for o in args.option),
+        select=args.select,
+        samples=args.samples,
     )
     print(
         f"method {result.method} on {result.space}/{result.dataset}, seed {result.seed}, "
         f"{result.epochs} epochs in {result.seconds:.0f} s"
     )
     print(f"genotype: {result.genotype}")
+    if result.selection is not None:
+        print(f"  selected by {args.select} among {len(result.selection['candidates'])} distinct drawn cells")
+        print(f"  argmax:   {result.argmax_genotype}")
     for cell, edges in result.op_probabilities.items():
         print(f"op probabilities ({cell}):")
         for edge, probs in edges.items():
@@ -130,17 +152,74 @@ def cmd_lookup(args) -> int:
     return 0
 
 
+def _report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="posterior diagnostics of one or several searches (PNGs, summary.json)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("out_dirs", nargs="+", metavar="OUT_DIR", help="search folders, e.g. one per seed (one chain each)")
+    p.add_argument("--to", default=None, help="report folder (default: OUT_DIR/report, or beside several OUT_DIRs)")
+    p.add_argument("--draws", type=int, default=500, help="posterior draws per search")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws")
+    p.add_argument("--benchmark", default=None, help=f"NB201 table for expected accuracies; default ${ENV_VAR}")
+
+
+def cmd_report(args) -> int:
+    import os
+
+    from pyronas.diagnostics import write_report
+
+    benchmark = args.benchmark or os.environ.get(ENV_VAR)
+    table = NB201Table(benchmark) if benchmark else None
+    written = write_report(args.out_dirs, args.to, num_draws=args.draws, seed=args.seed, benchmark=table)
+    print("wrote " + ", ".join(str(path) for path in written.values()))
+    return 0
+
+
+def _proxies_parser(sub) -> None:
+    p = sub.add_parser(
+        "proxies",
+        help="score NB201 cells with zero-cost proxies (CSV)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("cells", help="text file of cell strings, one a line")
+    p.add_argument("--proxies", default="synflow,nwot,jacob_cov", help="comma-separated: " + ", ".join(PROXIES))
+    p.add_argument("--dataset", default="digits", choices=DATASETS, help="data set of the scoring batch")
+    p.add_argument("--data-dir", default=None, help="data folder (cifar: torchvision root; folder: dir or zip)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="seed of the network initialisation and the batch")
+    p.add_argument("--out", default="proxies.csv", help="output CSV: arch,<proxy>... (undefined scores empty)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_proxies(args) -> int:
+    from pyronas.data import load_dataset
+    from pyronas.proxies import proxy_batch, proxy_names, read_cells, score_cells, write_csv
+
+    names = proxy_names(args.proxies)
+    cells = read_cells(args.cells)
+    data = load_dataset(args.dataset, args.data_dir)
+    images, labels = proxy_batch(data, args.batch_size, seed=args.seed)
+    rows = score_cells(cells, names, images, labels, args.seed, num_classes=data.num_classes, progress=not args.quiet)
+    write_csv(rows, names, args.out)
+    print(f"scored {len(rows)} cells with {', '.join(names)}; wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian neural architecture search with Pyro")
     sub = parser.add_subparsers(dest="command", required=True)
     _search_parser(sub)
+    _proxies_parser(sub)
+    _report_parser(sub)
     p = sub.add_parser("lookup", help="print a cell's NAS-Bench-201 row as JSON")
     p.add_argument("cell", help="NB201 cell string, or a benchmark index")
     p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
     return parser
 
 
-COMMANDS = {"search": cmd_search, "lookup": cmd_lookup}
+COMMANDS = {"search": cmd_search, "lookup": cmd_lookup, "report": cmd_report, "proxies": cmd_proxies}
 
 
 def main(argv: list[str] | None = None) -> int:
