@@ -115,6 +115,10 @@ def plot_traces(idata) -> Figure:
     ax_step.set(title="negative ELBO per step (train: weights, valid: architecture)", xlabel="step", ylabel="loss")
     ax_epoch.set(title="mean loss per epoch", xlabel="epoch", ylabel="loss")
     ax_entropy.set(title="mean op entropy per edge", xlabel="epoch", ylabel="entropy (nats)")
+    if not ax_step.lines:
+        ax_step.text(
+            0.5, 0.5, "no per-step losses in these logs", ha="center", va="center", transform=ax_step.transAxes
+        )
     for ax in (ax_step, ax_epoch, ax_entropy):
         if ax.lines:
             ax.legend(fontsize=7)

@@ -78,9 +78,16 @@ def derived_cells(idata) -> np.ndarray:
 
 
 def posterior_genotype(idata) -> str:
-    """The cell derived from the posterior mean mixing weights pooled over all chains."""
+    """The cell derived from the posterior mean mixing weights pooled over all chains.
+
+    Uses the guides' exact op probabilities (the ``guide`` group) where present, since a Monte Carlo
+    mean of draws is too noisy to rank ops of a nearly flat posterior; else the mean of the draws.
+    """
     space = get_space(idata.posterior.attrs["space"])
-    mean = _weights(idata).mean(SAMPLE_DIMS)
+    if "guide" in idata.groups() and "op_probabilities" in idata.guide:
+        mean = idata.guide["op_probabilities"].mean("chain")
+    else:
+        mean = _weights(idata).mean(SAMPLE_DIMS)
     return space.derive({str(c): torch.from_numpy(mean.sel(cell_type=c).values) for c in mean["cell_type"].values})
 
 
