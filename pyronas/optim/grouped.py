@@ -70,6 +70,10 @@ class GroupedOptim(PyroOptim):
                 self.scheduler = self.scheduler_constructor(self.optimizer, **self.scheduler_args)
         else:
             self.optimizer.add_param_group({"params": tensors})
+        self._load_pending()
+
+    def _load_pending(self) -> None:
+        """Load state given to :meth:`set_state` before the optimizer existed, once all its parameters are seen."""
         if self._pending is not None and self._pending["names"] == self._names:
             self.optimizer.load_state_dict(self._pending["optimizer"])
             if self.scheduler is not None and self._pending.get("scheduler") is not None:

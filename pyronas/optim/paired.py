@@ -120,6 +120,4 @@ class NGVI(GroupedOptim):
         else:
             for group in groups:
                 self.optimizer.add_param_group(group)
-        if self._pending is not None and self._pending["names"] == self._names:
-            self.optimizer.load_state_dict(self._pending["optimizer"])
-            self._pending = None
+        self._load_pending()
