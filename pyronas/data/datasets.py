@@ -180,5 +180,39 @@ def load_dataset(
     if name == "folder":
         if data_dir is None:
             raise DataError("--dataset folder needs --data-dir: an ImageFolder folder or a zip of one")
+        if not train:
+            test = find_test_split(data_dir)
+            if test is None:
+                raise DataError(f"no test split beside {data_dir}: expected its name with 'train' replaced by 'test'")
+            data_dir = test
         return load_image_folder(data_dir, image_size=image_size)
     raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def find_test_split(train_path: str | os.PathLike) -> Path | None:
+    """The test split beside a folder data set's training split, or ``None`` if there is none.
+
+    The last path component with ``train`` replaced by ``test``: ``cifar10-train-jpeg.zip`` ->
+    ``cifar10-test-jpeg.zip``, ``.../train/`` -> ``.../test/``.
+    """
+    path = Path(train_path).expanduser()
+    if "train" not in path.name:
+        return None
+    candidate = path.with_name(path.name.replace("train", "test"))
+    return candidate if candidate.exists() else None
+
+
+def load_test_split(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool = False,
+    image_size: int | None = None,
+) -> ImageData | None:
+    """The test split of a data set, or ``None`` when it has none (``digits``; a folder without a sibling).
+
+    CIFAR's test split comes from the same torchvision root; a folder's from :func:`find_test_split`.
+    """
+    if name == "digits" or (name == "folder" and (data_dir is None or find_test_split(data_dir) is None)):
+        return None
+    return load_dataset(name, data_dir, train=False, download=download, image_size=image_size)

@@ -22,6 +22,7 @@ class SearchSpace(abc.ABC):
     ops: tuple[str, ...]
     edge_names: tuple[str, ...]
     cell_types: tuple[str, ...]
+    default_cells_per_stage: int  # the supernet's cells per stage in the space's published search protocol
 
     @property
     def arch_shape(self) -> dict[str, tuple[int, int]]:
@@ -49,3 +50,10 @@ class SearchSpace(abc.ABC):
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         """Mixing weights ``{cell_type: [E, K]}`` that select exactly the genotype's ops."""
         raise NotImplementedError(f"{type(self).__name__} does not define one-hot weights")
+
+    def op_parameters(self, supernet: nn.Module) -> dict[str, list[list[list[nn.Parameter]]]]:
+        """Supernet parameters per candidate op, ``{cell_type: table}`` (for per-op priors and gates).
+
+        ``table[e][k]`` lists the parameters of op ``k`` on edge ``e`` in every cell of that type.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not map supernet parameters to candidate ops")

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from pyronas.nn.nb201 import CELL, NB201Network, NB201Supernet
+from pyronas.nn import nb201 as nb201_nn  # a module reference: pyronas.nn.nb201 imports the cell notation below
 from pyronas.spaces.base import SearchSpace
-from pyronas.spaces.nb201_cells import EDGE_NAMES, OPS, canonical, format_cell, parse_cell
+from pyronas.spaces.nb201_cells import CELL, EDGE_NAMES, OPS, canonical, format_cell, parse_cell
 
 
 class NB201Space(SearchSpace):
@@ -19,11 +19,12 @@ class NB201Space(SearchSpace):
     ops = OPS
     edge_names = EDGE_NAMES
     cell_types = (CELL,)
+    default_cells_per_stage = 5  # the benchmark's N
 
     def supernet(
         self, *, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, in_channels: int = 3
     ) -> nn.Module:
-        return NB201Supernet(channels, cells_per_stage, num_classes, in_channels)
+        return nb201_nn.NB201Supernet(channels, cells_per_stage, num_classes, in_channels)
 
     def derive(self, scores: Mapping[str, torch.Tensor]) -> str:
         return format_cell(scores[CELL].argmax(-1).tolist())
@@ -37,7 +38,7 @@ class NB201Space(SearchSpace):
         num_classes: int = 10,
         in_channels: int = 3,
     ) -> nn.Module:
-        return NB201Network(genotype, channels, cells_per_stage, num_classes, in_channels)
+        return nb201_nn.NB201Network(genotype, channels, cells_per_stage, num_classes, in_channels)
 
     def validate(self, genotype: str) -> str:
         return canonical(genotype)
@@ -45,3 +46,12 @@ class NB201Space(SearchSpace):
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         idx = torch.tensor(parse_cell(genotype))
         return {CELL: torch.nn.functional.one_hot(idx, len(OPS)).float()}
+
+    def op_parameters(self, supernet: nn.Module) -> dict[str, list[list[list[nn.Parameter]]]]:
+        table = [[[] for _ in OPS] for _ in EDGE_NAMES]
+        for cell in supernet.modules():
+            if isinstance(cell, nb201_nn.NB201SearchCell):
+                for e, mixed in enumerate(cell.edges):
+                    for k, op in enumerate(mixed.ops):
+                        table[e][k].extend(op.parameters())
+        return {CELL: table}

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 EDGE_NAMES: tuple[str, ...] = tuple(f"{dst}<-{src}" for dst, src in EDGES)
+CELL = "cell"  # the one cell type of NB201
 NUM_NODES = 4
 NUM_CELLS = len(OPS) ** len(EDGES)  # 15,625
 
