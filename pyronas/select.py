@@ -1,41 +1,50 @@
-"""Training-free selection (BaLeNAS-TF): draw cells from a learned architecture distribution, keep
-the one that zero-cost proxies rank best.
+"""Selection among cells drawn from a learned architecture distribution: by zero-cost proxies
+(training-free, BaLeNAS-TF) or by validation accuracy with the shared supernet weights (PGNAS).
 
 Works with any method whose guide can be sampled: a guide draw, replayed through the model's
 ``arch()``, gives mixing weights ``{cell_type: [E, K]}`` and the space derives a genotype from them.
-Rules: ``"argmax"`` (no selection), ``"proxy:<name>"`` (highest score of one proxy) and
+Rules: ``"argmax"`` (no selection), ``"proxy:<name>"`` (highest score of one proxy),
 ``"proxy:<a>+<b>+..."`` (highest rank-sum: every proxy ranks the candidates, 1 = worst, ties get
 their mean rank, an undefined score ranks last, and the ranks are added; a cell that many
-proxies agree on wins over one that a single proxy favours).
+proxies agree on wins over one that a single proxy favours) and ``"valid"`` (posterior-guided
+sampling: highest accuracy of the trained supernet restricted to the cell, ``space.one_hot``, on
+held-out batches, no fine-tuning; ties go to the lower loss).
 
 References:
     [1] M. Zhang, S. Pan, X. Chang, S. Su, J. Hu, G. Haffari, B. Yang. BaLeNAS: Differentiable
         Architecture Search via the Bayesian Learning Rule. CVPR 2022.
     [2] M. Abdelfattah, A. Mehrotra, L. Dudziak, N. Lane. Zero-Cost Proxies for Lightweight NAS.
         ICLR 2021.
+    [3] Y. Zhou, X. Sun, C. Luo, Z.-J. Zha, W. Zeng. Posterior-Guided Neural Architecture Search. AAAI 2020.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from pyro import poutine
+from torch import nn
 
 from pyronas.proxies import proxy_names, score
 from pyronas.spaces import SearchSpace
 
 ARGMAX = "argmax"
+VALID = "valid"
 PROXY_PREFIX = "proxy:"
 
 
 def parse_rule(rule: str) -> list[str]:
-    """Proxy names of a selection rule (empty for ``"argmax"``); raises ``ValueError`` if malformed."""
-    if rule == ARGMAX:
+    """Proxy names of a selection rule (empty for ``"argmax"`` and ``"valid"``); ``ValueError`` if malformed."""
+    if rule in (ARGMAX, VALID):
         return []
     if not rule.startswith(PROXY_PREFIX) or not rule[len(PROXY_PREFIX) :].strip():
-        raise ValueError(f"unknown selection rule {rule!r}; use 'argmax', 'proxy:NAME' or 'proxy:NAME+NAME...'")
+        raise ValueError(
+            f"unknown selection rule {rule!r}; use 'argmax', 'valid', 'proxy:NAME' or 'proxy:NAME+NAME...'"
+        )
     return proxy_names(rule[len(PROXY_PREFIX) :].replace("+", ","))
 
 
@@ -48,6 +57,18 @@ def sample_cells(model, guide: Callable, space: SearchSpace, samples: int, *guid
         weights = poutine.replay(model.arch, trace=trace)()
         cells.append(space.derive({cell: w.detach().cpu() for cell, w in weights.items()}))
     return cells
+
+
+def draw_candidates(
+    model, guide: Callable, space: SearchSpace, samples: int, images: torch.Tensor, labels: torch.Tensor, *, seed: int
+) -> list[str]:
+    """The distinct genotypes among ``samples`` guide draws, in order of first draw, under their own RNG (``seed``)."""
+    if samples < 1:
+        raise ValueError(f"the number of samples must be >= 1, got {samples}")
+    with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        drawn = sample_cells(model, guide, space, samples, images, labels)
+    return list(dict.fromkeys(drawn))
 
 
 def rank_sum(scores: Sequence[Mapping[str, float]], names: Sequence[str]) -> list[float]:
@@ -89,13 +110,8 @@ def select_cell(
     """
     names = parse_rule(rule)
     if not names:
-        raise ValueError("select_cell needs a proxy rule; 'argmax' needs no sampling")
-    if samples < 1:
-        raise ValueError(f"the number of samples must be >= 1, got {samples}")
-    with torch.random.fork_rng(devices=[images.device] if images.device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        drawn = sample_cells(model, guide, space, samples, images, labels)
-    candidates = list(dict.fromkeys(drawn))
+        raise ValueError(f"select_cell needs a proxy rule, got {rule!r}; use select_by_validation for 'valid'")
+    candidates = draw_candidates(model, guide, space, samples, images, labels, seed=seed)
     scores = [score(cell, names, images, labels, seed, space=space, **network) for cell in candidates]
     if len(names) == 1:
         merit = [-math.inf if math.isnan(s[names[0]]) else s[names[0]] for s in scores]
@@ -112,3 +128,70 @@ def select_cell(
     if len(names) > 1:
         out["rank_sum"] = merit
     return out
+
+
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in training mode (BatchNorm normalises with batch statistics); buffers and mode restored on exit."""
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
+    training = net.training
+    net.train()
+    try:
+        yield net
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        net.train(training)
+
+
+@torch.no_grad()
+def supernet_accuracy(
+    supernet: nn.Module, weights: Mapping[str, torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[float, float]:
+    """Accuracy in % and mean cross-entropy of ``supernet(images, weights)`` over ``batches``.
+
+    BatchNorm uses each batch's statistics (the running ones were gathered under the search's mixed
+    weights, not the candidate's); the supernet's buffers and mode are left as they were.
+    """
+    correct, loss, count = 0, 0.0, 0
+    with batch_statistics(supernet):
+        for images, labels in batches:
+            logits = supernet(images, {cell: w.to(images.device) for cell, w in weights.items()})
+            correct += int((logits.argmax(-1) == labels).sum())
+            loss += float(F.cross_entropy(logits, labels, reduction="sum"))
+            count += len(labels)
+    return 100.0 * correct / count, loss / count
+
+
+def select_by_validation(
+    model,
+    guide: Callable,
+    space: SearchSpace,
+    supernet: nn.Module,
+    samples: int,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    seed: int = 0,
+) -> dict:
+    """Posterior-guided sampling [3]: draw ``samples`` cells, keep the one the shared weights classify best.
+
+    Each distinct candidate is scored by :func:`supernet_accuracy` with ``space.one_hot(genotype)``
+    on ``batches`` (held-out, un-augmented ``(images, labels)`` pairs); the best accuracy wins, ties
+    go to the lower loss, then to the earlier draw. Returns ``{"rule": "valid", "samples",
+    "batches", "genotype", "candidates", "scores"}`` with ``scores[i] = {"accuracy", "loss"}``.
+    """
+    if not batches:
+        raise ValueError("validation selection needs at least one batch; raise select_batches")
+    images, labels = batches[0]
+    candidates = draw_candidates(model, guide, space, samples, images, labels, seed=seed)
+    scores = [supernet_accuracy(supernet, space.one_hot(cell), batches) for cell in candidates]
+    best = max(range(len(candidates)), key=lambda i: (scores[i][0], -scores[i][1]))
+    return {
+        "rule": VALID,
+        "samples": samples,
+        "batches": len(batches),
+        "genotype": candidates[best],
+        "candidates": candidates,
+        "scores": [{"accuracy": acc, "loss": loss} for acc, loss in scores],
+    }

@@ -1,5 +1,7 @@
-"""Training-free selection: sampling cells from any method's guide, proxy rules, and the search API."""
+"""Selection among cells drawn from any method's guide: proxy rules, validation accuracy with the shared
+weights (posterior-guided sampling), and the search API."""
 
+import copy
 import json
 import math
 
@@ -11,7 +13,7 @@ from pyronas.cli import main
 from pyronas.nn.nb201 import NB201Supernet
 from pyronas.proxies import score
 from pyronas.registry import get_method
-from pyronas.select import parse_rule, rank_sum, sample_cells, select_cell
+from pyronas.select import VALID, parse_rule, rank_sum, sample_cells, select_by_validation, select_cell
 from pyronas.spaces import get_space
 
 SMALL = dict(channels=4, cells_per_stage=1, num_classes=10)
@@ -102,3 +104,73 @@ def test_proxies_command_writes_csv_with_empty_undefined_fields(tmp_path, capsys
     assert main(["proxies", str(cells), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("pyronas proxies: error:") and "nope" in err and "\n" not in err
+
+
+# -- posterior-guided selection: validation accuracy of the shared supernet weights --------------------------
+
+
+def _brute_force(supernet, space, cells, batches):
+    """(accuracy %, mean loss) of each cell, on a fresh copy of the supernet, BatchNorm on batch statistics."""
+    out = []
+    for cell in cells:
+        net = copy.deepcopy(supernet).train()
+        correct, loss, count = 0, 0.0, 0
+        with torch.no_grad():
+            for x, y in batches:
+                logits = net(x, space.one_hot(cell))
+                correct += int((logits.argmax(-1) == y).sum())
+                loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+                count += len(y)
+        out.append((100.0 * correct / count, loss / count))
+    return out
+
+
+@pytest.mark.parametrize("method", ["drnas", "pgnas"])
+def test_valid_rule_keeps_the_cell_the_shared_weights_classify_best(method):
+    model, guide, space = _pair(method)
+    supernet = model.supernet
+    gen = torch.Generator().manual_seed(1)
+    images = [torch.randn(16, 3, 8, 8, generator=gen) for _ in range(2)]
+    noise = [torch.randint(0, 10, (16,), generator=gen) for _ in images]
+    cells = select_by_validation(model, guide, space, supernet, 8, list(zip(images, noise)), seed=0)["candidates"]
+    assert len(cells) > 2
+    # relabel the images with the last candidate's predictions: it scores 100 %, the rule must find it
+    net = copy.deepcopy(supernet).train()
+    with torch.no_grad():
+        batches = [(x, net(x, space.one_hot(cells[-1])).argmax(-1)) for x in images]
+    before = copy.deepcopy(supernet.state_dict())
+    out = select_by_validation(model, guide, space, supernet, 8, batches, seed=0)
+    assert out["rule"] == VALID and out["batches"] == 2 and out["candidates"] == cells  # seeded draws
+    brute = _brute_force(supernet, space, cells, batches)
+    scores = [v for s in out["scores"] for v in (s["accuracy"], s["loss"])]
+    assert scores == pytest.approx([v for pair in brute for v in pair], rel=1e-5)
+    best = max(range(len(cells)), key=lambda i: (brute[i][0], -brute[i][1]))
+    assert out["genotype"] == cells[best] and brute[best][0] == 100.0
+    assert min(acc for acc, _ in brute) < 100.0  # a wrong pick is visible
+    after = supernet.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())  # BatchNorm running statistics untouched
+    assert supernet.training
+
+
+def test_valid_rule_needs_batches():
+    model, guide, space = _pair("pgnas")
+    assert parse_rule("valid") == []
+    with pytest.raises(ValueError, match="at least one batch"):
+        select_by_validation(model, guide, space, model.supernet, 4, [])
+    with pytest.raises(ValueError, match="select_batches must be >= 1"):
+        search("pgnas", select="valid", select_batches=0)
+
+
+def test_search_cli_valid_rule_records_argmax_and_selected_cells(tmp_path):
+    args = ["search", "--quiet", "--method", "pgnas", "--dataset", "digits", "--epochs", "1", "--arch-lr", "0.05"]
+    args += ["--train-size", "64", "--batch-size", "32", "--channels", "4", "--cells-per-stage", "1"]
+    assert main(args + ["--select", "valid", "--samples", "6", "--select-batches", "2", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "result.json").read_text())
+    sel = saved["selection"]
+    assert sel["rule"] == "valid" and sel["samples"] == 6 and sel["batches"] == 2
+    assert len(sel["scores"]) == len(sel["candidates"]) > 1
+    best = max(range(len(sel["scores"])), key=lambda i: (sel["scores"][i]["accuracy"], -sel["scores"][i]["loss"]))
+    assert saved["genotype"] == sel["candidates"][best]
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])  # unrounded op probabilities
+    assert saved["argmax_genotype"] == last["genotype"]
+    assert last["genotype"] == get_space("nb201").derive({"cell": torch.tensor(last["op_probabilities"]["cell"])})
