@@ -5,6 +5,20 @@ sample of ``w`` at every step (the guide's ``rsample``). With ``kl_weight = 0`` 
 published default, which regularises the guide by weight decay instead) the ELBO reduces to
 the expected cross-entropy; a positive ``kl_weight`` adds ``kl_weight * KL(q || p)`` per edge.
 
+Progressive learning (``pyronas search --progressive``, the registry's ``protocol["stages"]``):
+a memory-saving two-stage schedule run by the engine's generic stages
+(:class:`~pyronas.infer.stages.Stage`).
+
+1. 50 epochs with partial channels ``K = 4`` (1/4 of each edge's channels go through its mixed
+   op) and all ops; architecture steps start after a 10-epoch warm-up.
+2. Each edge is pruned to its 3 most probable ops (by the guide's Dirichlet means); prior and
+   guide become Dirichlets on the face of the kept ops (pruned ops get weight exactly 0, as the
+   reference renormalises a full sample). The supernet is widened to ``K = 2`` by replicating
+   the trained channels; SGD momentum goes through the same map and the cosine learning rate
+   continues over all 100 epochs. Then 50 epochs, again with a 10-epoch warm-up.
+
+With ``--epochs E`` both stages and their warm-ups scale by ``E / 100``.
+
 References:
     [1] X. Chen, R. Wang, M. Cheng, X. Tang, C.-J. Hsieh. DrNAS: Dirichlet Neural
         Architecture Search. ICLR 2021.
@@ -12,11 +26,14 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyro
-import pyro.distributions as dist
 import torch
 
+from pyronas.distributions import dirichlet
 from pyronas.infer.primitives import classify, kl_weight
+from pyronas.infer.pruning import OpMask
 from pyronas.spaces import SearchSpace
 
 
@@ -31,16 +48,21 @@ class DrNASModel(torch.nn.Module):
         self.space = space
         self.prior_concentration = prior_concentration
         self.kl_weight = kl_weight
+        self.op_mask = OpMask(space.arch_shape)
 
     def arch(self) -> dict[str, torch.Tensor]:
         """Sample the architecture sites; return mixing weights ``{cell: [E, K]}``."""
         device = next(self.supernet.parameters()).device
         weights = {}
         for cell, shape in self.space.arch_shape.items():
-            prior = dist.Dirichlet(torch.full(shape, self.prior_concentration, device=device))
+            prior = dirichlet(torch.full(shape, self.prior_concentration, device=device), self.op_mask[cell])
             with kl_weight(self.kl_weight):
                 weights[cell] = pyro.sample(f"arch.{cell}", prior.to_event(1))
         return weights
+
+    def prune(self, keep: Mapping[str, torch.Tensor]) -> None:
+        """Restrict each edge's prior to the ops true in ``keep`` ``{cell: bool [E, K]}``."""
+        self.op_mask.prune(keep)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())

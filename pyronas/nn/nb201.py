@@ -17,9 +17,8 @@ import torch
 from torch import nn
 
 from pyronas.nn.ops import ResNetBlock, Zero, nb201_op
-from pyronas.spaces.nb201_cells import EDGES, OPS, parse_cell
-
-CELL = "cell"  # the one cell type of NB201
+from pyronas.nn.partial import check_partial_channels, partial_forward, widen_module, widen_tensor
+from pyronas.spaces.nb201_cells import CELL, EDGES, OPS, parse_cell
 
 
 class _Skeleton(nn.Module):
@@ -90,28 +89,60 @@ class NB201Network(_Skeleton):
 class MixedOp(nn.Module):
     """All candidate ops of one edge, mixed as ``sum_k w[k] * op_k(x)``.
 
-    ``none`` is never computed: its output is zero whatever its weight.
+    ``none`` and pruned ops are never computed: their output is zero whatever their weight. With
+    ``partial_channels = K > 1`` the ops are built for ``C / K`` channels and only the first
+    ``C / K`` input channels go through them (:func:`~pyronas.nn.partial.partial_forward`).
     """
 
-    def __init__(self, channels: int, op_names: Sequence[str] = OPS):
+    def __init__(self, channels: int, op_names: Sequence[str] = OPS, partial_channels: int = 1):
         super().__init__()
-        self.ops = nn.ModuleList(nb201_op(name, channels, affine=False) for name in op_names)
+        check_partial_channels(channels, partial_channels)
+        self.channels, self.op_names, self.partial_channels = channels, tuple(op_names), partial_channels
+        self.ops = nn.ModuleList(nb201_op(name, channels // partial_channels, affine=False) for name in op_names)
         self._active = [k for k, op in enumerate(self.ops) if not isinstance(op, Zero)]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def _mix(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = None
         for k in self._active:
             term = weights[k] * self.ops[k](x)
             out = term if out is None else out + term
         return x.mul(0.0) if out is None else out
 
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return partial_forward(x, self.partial_channels, lambda part: self._mix(part, weights))
+
+    def prune(self, keep: Sequence[bool]) -> None:
+        """Replace each op with ``keep[k]`` false by ``none``: no longer computed, no parameters."""
+        if len(keep) != len(self.ops):
+            raise ValueError(f"keep needs one flag per op ({len(self.ops)}), got {len(keep)}")
+        for k, kept in enumerate(keep):
+            if not kept:
+                self.ops[k] = Zero()
+        self._active = [k for k, op in enumerate(self.ops) if not isinstance(op, Zero)]
+
+    def set_partial_channels(self, partial_channels: int) -> None:
+        """Rebuild the computed ops for ``C / partial_channels`` channels.
+
+        When the old ``K`` is a multiple of the new one, the trained ops are widened by replicating
+        their channels (:func:`~pyronas.nn.partial.widen_tensor`); otherwise they are re-initialised.
+        """
+        check_partial_channels(self.channels, partial_channels)
+        old = self.partial_channels
+        if partial_channels == old:
+            return
+        width, widen = self.channels // partial_channels, old % partial_channels == 0
+        for k in self._active:
+            new = nb201_op(self.op_names[k], width, affine=False)
+            self.ops[k] = widen_module(self.ops[k], new, old // partial_channels) if widen else new
+        self.partial_channels = partial_channels
+
 
 class NB201SearchCell(nn.Module):
     """Supernet cell: a :class:`MixedOp` on each of the 6 edges."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, partial_channels: int = 1):
         super().__init__()
-        self.edges = nn.ModuleList(MixedOp(channels) for _ in EDGES)
+        self.edges = nn.ModuleList(MixedOp(channels, partial_channels=partial_channels) for _ in EDGES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -126,12 +157,56 @@ class NB201Supernet(_Skeleton):
     ``forward(images [B, C_in, H, W], weights)`` returns logits ``[B, num_classes]``, where
     ``weights`` is a ``[6, 5]`` tensor of per-edge op mixing weights (rows in edge order, columns
     in :data:`~pyronas.spaces.nb201_cells.OPS` order) or a mapping ``{"cell": tensor}``.
+    ``partial_channels = K`` sends ``1 / K`` of each edge's channels through its mixed op (PC-DARTS);
+    :meth:`prune` and :meth:`set_partial_channels` change the supernet between search stages.
     """
 
     cell_types = (CELL,)
 
-    def __init__(self, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10, in_channels: int = 3):
-        super().__init__(NB201SearchCell, channels, cells_per_stage, num_classes, in_channels)
+    def __init__(
+        self,
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        partial_channels: int = 1,
+    ):
+        check_partial_channels(channels, partial_channels)
+        super().__init__(
+            lambda c: NB201SearchCell(c, partial_channels), channels, cells_per_stage, num_classes, in_channels
+        )
+        self.partial_channels = partial_channels
+
+    def mixed_ops(self) -> list[list[MixedOp]]:
+        """The mixed ops of every search cell, ``[cell][edge]``."""
+        return [list(layer.edges) for layer in self.cells if isinstance(layer, NB201SearchCell)]
+
+    def prune(self, keep: torch.Tensor | Mapping[str, torch.Tensor]) -> None:
+        """Stop computing the ops with ``keep[e, k]`` false (bool ``[6, 5]`` or ``{"cell": tensor}``) in every cell."""
+        if isinstance(keep, Mapping):
+            keep = keep[CELL]
+        if keep.shape != (len(EDGES), len(OPS)) or keep.dtype != torch.bool:
+            raise ValueError(f"keep must be a bool tensor of shape [6, 5], got {keep.dtype} {list(keep.shape)}")
+        rows = keep.tolist()
+        for edges in self.mixed_ops():
+            for op, row in zip(edges, rows):
+                op.prune(row)
+
+    def set_partial_channels(self, partial_channels: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Rebuild every mixed op for ``C / partial_channels`` channels (see :meth:`MixedOp.set_partial_channels`).
+
+        Returns the map that carries a replaced parameter's optimizer state (e.g. SGD momentum) to
+        the new shape, the same one the weights went through, or ``None`` if the ops were re-initialised.
+        """
+        old = self.partial_channels
+        for edges in self.mixed_ops():
+            for op in edges:
+                op.set_partial_channels(partial_channels)
+        self.partial_channels = partial_channels
+        if old == partial_channels or old % partial_channels:
+            return None
+        factor = old // partial_channels
+        return lambda state: widen_tensor(state, factor)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | Mapping[str, torch.Tensor]) -> torch.Tensor:
         if isinstance(weights, Mapping):

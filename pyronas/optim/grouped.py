@@ -9,7 +9,7 @@ optional learning-rate scheduler once per :meth:`step` (an epoch, in the search 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import pyro
 import torch
@@ -89,7 +89,8 @@ class GroupedOptim(PyroOptim):
     def lr(self) -> float:
         """Current learning rate of the first parameter group (the initial one before any step)."""
         if self.optimizer is None:
-            return float(self.pt_optim_args.get("lr", float("nan")))
+            groups = (self._pending or {}).get("optimizer", {}).get("param_groups")
+            return float(groups[0]["lr"] if groups else self.pt_optim_args.get("lr", float("nan")))
         return float(self.optimizer.param_groups[0]["lr"])
 
     def get_state(self) -> dict:
@@ -110,3 +111,42 @@ class GroupedOptim(PyroOptim):
                 self.scheduler.load_state_dict(state["scheduler"])
         else:
             self._pending = dict(state)
+
+    def replace_params(
+        self, params: Mapping[str, torch.Tensor | None], carry: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
+        """Swap parameters, by Pyro name, for new tensors (``None``: drop them), keeping everyone else's state.
+
+        A swapped parameter's state tensors (e.g. SGD momentum) go through ``carry``, which maps them
+        to the new shape; scalar state (step counts) is kept; without ``carry`` its state is dropped.
+        The torch optimizer is rebuilt on the next step from that state, as when resuming from a
+        checkpoint, so a search that swaps parameters and one resumed after the swap step alike.
+        """
+        state = self.get_state()
+        self.optimizer, self.scheduler, self._names, self._seen = None, None, [], set()
+        self._pending = _replace_in_state(state, params, carry) if state else None
+
+
+def _replace_in_state(
+    state: dict, params: Mapping[str, torch.Tensor | None], carry: Callable[[torch.Tensor], torch.Tensor] | None
+) -> dict:
+    """:meth:`GroupedOptim.get_state` output with parameters dropped or their state carried (see ``replace_params``)."""
+    names, optim = state["names"], state["optimizer"]
+    index: dict[int, int] = {}  # old position -> new position
+    for i, name in enumerate(names):
+        if name not in params or params[name] is not None:
+            index[i] = len(index)
+    per_param = {}
+    for i, entry in optim["state"].items():
+        if i not in index or (names[i] in params and carry is None):
+            continue
+        if names[i] in params:
+            entry = {k: carry(v) if torch.is_tensor(v) and v.dim() > 0 else v for k, v in entry.items()}
+        per_param[index[i]] = entry
+    groups = [
+        {**group, "params": [index[i] for i in group["params"] if i in index]}
+        for group in optim["param_groups"]
+        if any(i in index for i in group["params"])
+    ]
+    kept = [name for i, name in enumerate(names) if i in index]
+    return {**state, "names": kept, "optimizer": {"state": per_param, "param_groups": groups}}
