@@ -23,9 +23,14 @@ class Batches:
     Each epoch's order and augmentation depend only on ``(seed, epoch)``, set with
     :meth:`set_epoch`, so a resumed run sees exactly the batches an uninterrupted one does.
 
+    Sharding (data-parallel search): with ``world_size = P`` every process draws the same global
+    batch of ``global_batch_size`` images (and the same augmentation for all of them) and yields
+    only its ``rank``-th contiguous slice of ``batch_size = global_batch_size / P`` images, so the
+    shards of the P ranks, concatenated in rank order, are exactly the batch one process yields.
+
     Args:
         data: the images.
-        batch_size: images per batch; the last incomplete batch is dropped.
+        batch_size: images per global batch; the last incomplete batch is dropped.
         augment: random crop (zero padding of ``pad`` pixels, default ``H // 8``) and, where
             ``data.flip``, horizontal flip.
         mean, std: per-channel statistics of ``images / 255``; computed from ``data`` if omitted.
@@ -33,6 +38,11 @@ class Batches:
         seed: base seed of the shuffling and augmentation.
         channels_last: return batches in ``torch.channels_last`` memory format (faster convolutions
             on CPU and GPU; the values are the same).
+        rank, world_size: this process's shard of each global batch; ``batch_size`` must be a
+            multiple of ``world_size``.
+
+    Attributes:
+        batch_size: images per yielded batch (this rank's shard); ``global_batch_size`` across ranks.
     """
 
     def __init__(
@@ -47,13 +57,24 @@ class Batches:
         device: str | torch.device = "cpu",
         seed: int = 0,
         channels_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         if batch_size < 1 or batch_size > len(data):
             raise ValueError(f"batch size must lie in 1..{len(data)} for {data.name}, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in 0..world_size-1 with world_size >= 1, got rank {rank} of {world_size}")
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch size {batch_size} is not divisible by the {world_size} processes; "
+                f"choose a multiple of {world_size} (it is the global batch, split evenly across ranks)"
+            )
         self.device = torch.device(device)
         self.images = data.images.to(self.device)
         self.labels = data.labels.to(self.device)
-        self.batch_size = batch_size
+        self.global_batch_size = batch_size
+        self.batch_size = batch_size // world_size
+        self.rank = rank
         self.augment = augment
         self.flip = data.flip
         self.pad = data.images.shape[-1] // 8 if pad is None else pad
@@ -72,29 +93,50 @@ class Batches:
         self.generator.manual_seed(_mix(self.seed, epoch))
 
     def __len__(self) -> int:
-        return len(self.labels) // self.batch_size
+        return len(self.labels) // self.global_batch_size
 
     def __iter__(self):
         order = torch.randperm(len(self.labels), generator=self.generator, device=self.device)
+        size = self.global_batch_size
+        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         for i in range(len(self)):
-            index = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield self.transform(self.images[index]), self.labels[index]
+            index = order[i * size : (i + 1) * size]
+            draws = self._draw(size)  # augmentation of the whole global batch: the same on every rank
+            yield self.transform(self.images[index[mine]], draws[mine]), self.labels[index[mine]]
 
-    def transform(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images -> normalised float images, augmented if enabled."""
+    def _offsets(self, n: int) -> torch.Tensor:
+        """Random crop offsets ``[n, 2]`` (rows, columns) in ``0..2 pad``."""
+        return torch.randint(0, 2 * self.pad + 1, (2, n), generator=self.generator, device=self.device).T
+
+    def _draw(self, n: int) -> torch.Tensor:
+        """Augmentation of ``n`` images, ``[n, 3]`` int64: crop offsets (rows, columns) and a flip flag (0/1).
+
+        Columns of disabled augmentations are zero and draw no random numbers.
+        """
+        draws = torch.zeros(n, 3, dtype=torch.int64, device=self.device)
+        if self.augment and self.pad > 0:
+            draws[:, :2] = self._offsets(n)
+        if self.augment and self.flip:
+            draws[:, 2] = torch.rand(n, generator=self.generator, device=self.device) < 0.5
+        return draws
+
+    def transform(self, images: torch.Tensor, draws: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 images -> normalised float images, augmented if enabled (by ``draws`` from :meth:`_draw`,
+        default fresh ones)."""
         x = images.float().div_(255)
         if self.augment:
-            x = self._crop(x) if self.pad > 0 else x
+            draws = self._draw(len(x)) if draws is None else draws
+            x = self._crop(x, draws[:, :2]) if self.pad > 0 else x
             if self.flip:
-                flip = torch.rand(len(x), generator=self.generator, device=self.device) < 0.5
-                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+                x = torch.where(draws[:, 2].bool().view(-1, 1, 1, 1), x.flip(3), x)
         return ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
 
-    def _crop(self, x: torch.Tensor) -> torch.Tensor:
+    def _crop(self, x: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """Shift each image of ``x`` by its ``offsets [B, 2]`` within a zero padding of ``pad`` pixels."""
         b, c, h, w = x.shape
         p = self.pad
         padded = F.pad(x, (p, p, p, p))
-        dy, dx = torch.randint(0, 2 * p + 1, (2, b, 1), generator=self.generator, device=self.device)
+        dy, dx = (self._offsets(b) if offsets is None else offsets).T.unsqueeze(-1)
         rows = (dy + torch.arange(h, device=self.device)).view(b, 1, h, 1)
         cols = (dx + torch.arange(w, device=self.device)).view(b, 1, 1, w)
         batch = torch.arange(b, device=self.device).view(b, 1, 1, 1)
