@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,11 +15,13 @@ from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 
 from pyronas.benchmarks import NB201Table
 from pyronas.data import Batches, load_dataset, split_halves
-from pyronas.infer import Search, seed_everything
+from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
+from pyronas.infer.distributed import join_world
+from pyronas.infer.stages import Stage, scale_stages
 from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.proxies import proxy_batch
 from pyronas.registry import get_method
-from pyronas.select import ARGMAX, parse_rule, select_cell
+from pyronas.select import ARGMAX, VALID, parse_rule, select_by_validation, select_cell
 from pyronas.spaces import get_space
 
 ARCH_OPTIMS = ("adam", "ngvi")
@@ -39,10 +43,13 @@ def arch_optimizer(name: str, lr: float, weight_decay: float, model) -> object:
     raise ValueError(f"unknown architecture optimizer {name!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
 
 
+AMP_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtypes of the fast path
+
 ELBOS = {
     "trace": Trace_ELBO,
     "meanfield": TraceMeanField_ELBO,
     "tracegraph": TraceGraph_ELBO,
+    "device": DeviceTrace_ELBO,  # Trace_ELBO for pathwise guides, without a host-device sync per step
 }
 
 
@@ -61,7 +68,8 @@ class SearchResult:
     seconds: float
     argmax_genotype: str | None = None  # the guide's argmax cell; equals ``genotype`` under select="argmax"
     argmax_benchmark: dict | None = None
-    selection: dict | None = None  # training-free selection: rule, samples, candidates, scores
+    selection: dict | None = None  # selection among drawn cells: rule, samples, candidates, scores
+    method_summary: dict | None = None  # the guide's ``summary()``, for guides that have one
     config: dict = field(default_factory=dict)
     history: list = field(default_factory=list, repr=False)
 
@@ -81,6 +89,24 @@ def named_probabilities(space, probs: dict[str, torch.Tensor]) -> dict:
     }
 
 
+def _schedule(
+    method: str,
+    protocol: dict,
+    epochs: int | None,
+    warmup_epochs: int | None,
+    progressive: bool,
+    partial_channels: int | None,
+    stages: Sequence[Stage | Mapping] | None,
+) -> list[Stage] | None:
+    """The search stages for ``progressive`` or explicit ``stages``, scaled to ``epochs``; ``None`` otherwise."""
+    if sum([bool(progressive), partial_channels is not None, stages is not None]) > 1:
+        raise ValueError("give only one of progressive, partial_channels and stages")
+    if progressive and "stages" not in protocol:
+        raise ValueError(f"method {method!r} has no progressive schedule; give stages=[...] or partial_channels")
+    base = protocol["stages"] if progressive else stages
+    return None if base is None else scale_stages(base, epochs, warmup_epochs)
+
+
 def search(
     method: str = "drnas",
     space: str = "nb201",
@@ -91,54 +117,98 @@ def search(
     train_size: int | None = None,
     epochs: int | None = None,
     warmup_epochs: int | None = None,
+    progressive: bool = False,
+    partial_channels: int | None = None,
+    stages: Sequence[Stage | Mapping] | None = None,
     batch_size: int = 64,
     seed: int = 0,
     channels: int = 16,
-    cells_per_stage: int = 5,
+    cells_per_stage: int | None = None,
     weight_lr: float = 0.025,
     weight_lr_min: float = 0.001,
     weight_decay: float | None = None,
     grad_clip: float = 5.0,
     arch_optim: str | None = None,
     arch_lr: float | None = None,
-    arch_weight_decay: float = 1e-3,
+    arch_weight_decay: float | None = None,
     elbo: str = "trace",
     benchmark: str | os.PathLike | None = None,
     device: str = "cpu",
+    distributed: bool | None = None,
     channels_last: bool = False,
+    amp: str | None = None,
+    compile: bool = False,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
     method_options: dict | None = None,
     select: str = "argmax",
     samples: int = 100,
+    select_batches: int = 10,
 ) -> SearchResult:
     """Run an architecture search with the NB201 bilevel protocol; defaults follow ``METHODS.md``.
 
     ``epochs``, ``weight_decay`` and ``arch_optim`` (``"adam"`` or ``"ngvi"``) default to the method's
-    protocol, ``arch_lr`` to the optimizer's default, ``warmup_epochs`` to the protocol's share of ``epochs``. With
+    protocol, ``arch_lr`` and ``arch_weight_decay`` to the protocol's (``arch_lr`` only while the protocol's optimizer
+    is used), else the optimizer's default and 1e-3, ``warmup_epochs`` to the protocol's share of ``epochs``,
+    ``cells_per_stage`` to the space's ``default_cells_per_stage``; ``benchmark`` (the NB201 table) needs nb201. With
     ``out_dir`` the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and
     ``result.json``; ``resume`` continues from the checkpoint there. ``select="proxy:NAME"`` (or
     ``"proxy:A+B"``, a rank-sum) draws ``samples`` cells from the learned distribution after the
     search and keeps the one the zero-cost proxy ranks best (BaLeNAS-TF, :mod:`pyronas.select`),
-    scored on one un-augmented batch of the architecture half.
+    scored on one un-augmented batch of the architecture half. ``select="valid"`` (posterior-guided
+    sampling, PGNAS) keeps, among ``samples`` drawn cells, the one the trained supernet classifies
+    best with the cell's one-hot weights on ``select_batches`` un-augmented batches of the architecture
+    half (:func:`pyronas.select.select_by_validation`).
+
+    ``distributed`` (default: when launched by ``torchrun``) runs data-parallel over the processes of
+    ``torch.distributed`` (:mod:`pyronas.infer.distributed`): each takes ``batch_size / P`` images of
+    every global batch, gradients of weights and architecture are averaged, all ranks adopt rank 0's
+    seed and initial parameters and return the same result; only rank 0 writes files and shows progress.
+    ``device="cuda"`` then means each process's own GPU (``LOCAL_RANK``).
+
+    Search stages (:mod:`pyronas.infer.stages`): ``progressive`` runs the method's schedule
+    (``protocol["stages"]``; DrNAS: partial channels 4, prune to the top 3 ops, widen to 2), its stages and
+    their warm-ups scaled to ``epochs`` (``warmup_epochs``, if given, is every stage's warm-up);
+    ``stages`` gives a schedule explicitly (scaled the same way when ``epochs`` is given);
+    ``partial_channels=K`` runs one stage with ``1/K`` of each edge's channels through its mixed op.
+
+    Fast path (all off by default; results on CPU are then unchanged): ``channels_last`` batches,
+    ``amp="bf16"`` (or ``"fp16"``) autocast of model and guide, ``compile`` (``torch.compile`` of the
+    supernet, in place), ``elbo="device"`` (no host-device sync per step; the loss is checked once per
+    epoch). Data always live on ``device`` and are augmented there.
     """
     spec = get_method(method)
     protocol = spec.protocol
     protocol_epochs = protocol.get("epochs", 50)
+    schedule = _schedule(method, protocol, epochs, warmup_epochs, progressive, partial_channels, stages)
     epochs = protocol_epochs if epochs is None else epochs
     if warmup_epochs is None:  # keep the protocol's share of warm-up epochs
         warmup_epochs = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
+    if schedule is None and partial_channels is not None:
+        schedule = [Stage(epochs, warmup_epochs, partial_channels)]
+    if schedule is not None:
+        epochs, warmup_epochs = sum(s.epochs for s in schedule), 0
     weight_decay = protocol.get("weight_decay", 3e-4) if weight_decay is None else weight_decay
     arch_optim = protocol.get("arch_optim", "adam") if arch_optim is None else arch_optim
     if arch_optim not in ARCH_OPTIMS:
         raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
-    arch_lr = ARCH_LR[arch_optim] if arch_lr is None else arch_lr
+    if arch_lr is None:
+        own_optim = arch_optim == protocol.get("arch_optim", "adam")
+        arch_lr = protocol["arch_lr"] if own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]
+    arch_weight_decay = protocol.get("arch_weight_decay", 1e-3) if arch_weight_decay is None else arch_weight_decay
     if elbo not in ELBOS:
         raise ValueError(f"unknown ELBO {elbo!r}; choose one of: {', '.join(ELBOS)}")
     search_space = get_space(space)
+    cells_per_stage = search_space.default_cells_per_stage if cells_per_stage is None else cells_per_stage
+    if benchmark is not None and search_space.name != "nb201":
+        raise ValueError(f"the NB201 table only looks up nb201 cells; drop --benchmark for --space {space}")
     parse_rule(select)  # fail before the search on a malformed rule
+    if select == VALID and select_batches < 1:
+        raise ValueError(f"select_batches must be >= 1, got {select_batches}")
     table = NB201Table(benchmark) if benchmark is not None else None
+    world = join_world(distributed, device)  # rank 0 of 1 unless data-parallel
+    device, seed = world.device, world.agree(seed)
     config = {
         "method": method,
         "space": space,
@@ -161,20 +231,28 @@ def search(
         "channels_last": channels_last,
         "method_options": dict(method_options or {}),
     }
+    if schedule is not None:
+        config["stages"] = [asdict(s) for s in schedule]
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"unknown amp {amp!r}; choose one of: {', '.join(k for k in AMP_DTYPES if k)} (or none)")
+    if amp is not None or compile:  # recorded only when used, so older checkpoints still resume
+        config.update(amp=amp, compile=compile)
 
     data = load_dataset(dataset, data_dir, download=download)
     weights_half, arch_half = split_halves(data, size=train_size)
-    train = Batches(weights_half, batch_size, device=device, seed=seed, channels_last=channels_last)
-    valid = Batches(
-        arch_half, batch_size, device=device, seed=seed + 1, mean=train.mean, std=train.std, channels_last=channels_last
-    )
+    shard = dict(rank=world.rank, world_size=world.size, channels_last=channels_last)
+    train = Batches(weights_half, batch_size, device=device, seed=seed, **shard)
+    valid = Batches(arch_half, batch_size, device=device, seed=seed + 1, mean=train.mean, std=train.std, **shard)
 
     seed_everything(seed)
     supernet = search_space.supernet(
         channels=channels, cells_per_stage=cells_per_stage, num_classes=data.num_classes, in_channels=data.in_channels
     ).to(device)
+    if compile:
+        supernet.compile()  # in place: parameter names, hence checkpoints, are unchanged
     model, guide = spec.build(supernet, search_space, **(method_options or {}))
     guide.to(device)
+    world.broadcast_modules(model, guide)  # ranks start identical, whatever their seeds
     runner = Search(
         model,
         guide,
@@ -182,23 +260,42 @@ def search(
         supernet,
         train,
         valid,
-        weight_optim=weight_sgd(epochs, weight_lr, weight_lr_min, weight_decay=weight_decay, clip_norm=grad_clip),
-        arch_optim=arch_optimizer(arch_optim, arch_lr, arch_weight_decay, model),
+        weight_optim=world.wrap(
+            weight_sgd(epochs, weight_lr, weight_lr_min, weight_decay=weight_decay, clip_norm=grad_clip)
+        ),
+        arch_optim=world.wrap(arch_optimizer(arch_optim, arch_lr, arch_weight_decay, model)),
         loss=ELBOS[elbo](),
         epochs=epochs,
         warmup_epochs=warmup_epochs,
+        stages=schedule,
         seed=seed,
         out_dir=out_dir,
         benchmark=table,
         config=config,
-        progress=progress,
+        progress=progress and world.is_main,
+        write=world.is_main,
+        amp=AMP_DTYPES[amp],
     )
     start = time.perf_counter()
     history = runner.run(resume=resume)
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
     genotype = argmax = runner.genotype()
     selection = None
-    if select != ARGMAX:
+    if select == VALID:
+        held_out = Batches(
+            arch_half,
+            batch_size,
+            augment=False,
+            mean=train.mean,
+            std=train.std,
+            device=device,
+            seed=seed,
+            channels_last=channels_last,
+        )
+        batches = list(itertools.islice(held_out, select_batches))
+        selection = select_by_validation(model, guide, search_space, supernet, samples, batches, seed=seed)
+        genotype = selection.pop("genotype")
+    elif select != ARGMAX:
         images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
         selection = select_cell(
             model,
@@ -227,10 +324,11 @@ def search(
         argmax_genotype=argmax,
         argmax_benchmark=None if table is None else table.query(argmax),
         selection=selection,
+        method_summary=guide.summary() if callable(getattr(guide, "summary", None)) else None,
         config=config,
         history=history,
     )
-    if out_dir is not None:
+    if out_dir is not None and world.is_main:
         path = Path(out_dir) / "result.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")

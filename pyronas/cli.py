@@ -1,4 +1,4 @@
-"""Command-line interface: ``pyronas search``, ``lookup``, ``report`` and ``proxies``; thin wrappers over the API."""
+"""Command-line interface: ``pyronas search``, ``train``, ``lookup``, ``report`` and ``proxies``; thin API wrappers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,20 @@ from pyronas.infer import CheckpointError, SearchDiverged
 from pyronas.proxies import PROXIES
 from pyronas.registry import METHODS
 from pyronas.spaces import SPACES, CellStringError
+from pyronas.train import TrainingDiverged
 
 # The embedded digits data (8x8 images, 1,797 of them) is a demo: unless told otherwise, search
 # it with a short schedule and two cells per stage so that `pyronas search` takes minutes on a CPU.
 DEMO_DEFAULTS = {"digits": {"epochs": 20, "cells_per_stage": 2}}
-USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, DataError, SearchDiverged, ValueError)
+USER_ERRORS = (
+    BenchmarkError,
+    CellStringError,
+    CheckpointError,
+    DataError,
+    SearchDiverged,
+    TrainingDiverged,
+    ValueError,
+)
 
 
 def _search_parser(sub) -> None:
@@ -36,11 +45,27 @@ def _search_parser(sub) -> None:
         "--warmup-epochs",
         type=int,
         default=None,
-        help="weight-only epochs before architecture steps (default: the method's share of --epochs)",
+        help="weight-only epochs before architecture steps (default: the method's share of --epochs; "
+        "with --progressive: of each search stage)",
+    )
+    p.add_argument(
+        "--progressive",
+        action="store_true",
+        help="the method's progressive schedule (drnas: partial channels 4 with all ops, then top-3 ops per edge "
+        "at partial channels 2); its search stages and warm-ups scale with --epochs",
+    )
+    p.add_argument(
+        "--partial-channels",
+        type=int,
+        default=None,
+        metavar="K",
+        help="send 1/K of each edge's channels through its mixed op, the rest bypass it (PC-DARTS; default off)",
     )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cells-per-stage", type=int, default=None, help="N, cells per stage (default 5; 2 on digits)")
+    p.add_argument(
+        "--cells-per-stage", type=int, default=None, help="N, cells per stage (default: the space's: nb201 5, darts 2)"
+    )
     p.add_argument("--channels", type=int, default=16, help="C, channels of the first stage")
     p.add_argument("--weight-lr", type=float, default=0.025)
     p.add_argument("--weight-decay", type=float, default=None, help="supernet weight decay (default: method's)")
@@ -51,10 +76,15 @@ def _search_parser(sub) -> None:
         help="architecture optimizer (default: the method's protocol)",
     )
     p.add_argument(
-        "--arch-lr", type=float, default=None, help="architecture learning rate (default 3e-4 adam, 0.01 ngvi)"
+        "--arch-lr",
+        type=float,
+        default=None,
+        help="architecture learning rate (default: the method's, else 3e-4 adam, 0.01 ngvi)",
     )
-    p.add_argument("--arch-weight-decay", type=float, default=1e-3)
-    p.add_argument("--elbo", default="trace", choices=["trace", "meanfield", "tracegraph"], help="Pyro ELBO")
+    p.add_argument(
+        "--arch-weight-decay", type=float, default=None, help="architecture weight decay (default: the method's, 1e-3)"
+    )
+    p.add_argument("--elbo", default="trace", choices=["trace", "meanfield", "tracegraph", "device"], help="Pyro ELBO")
     p.add_argument(
         "--option",
         action="append",
@@ -64,17 +94,30 @@ def _search_parser(sub) -> None:
     )
     p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument(
+        "--distributed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="data-parallel over the processes of `torchrun --nproc_per_node=P -m pyronas search ...`; "
+        "--batch-size is the global batch, split evenly (default: on when launched by torchrun)",
+    )
     p.add_argument("--channels-last", action="store_true", help="feed the supernet channels-last batches (faster)")
+    p.add_argument("--amp", default=None, choices=["bf16", "fp16"], help="autocast dtype (fast path, GPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the supernet (fast path)")
     p.add_argument("--out", default="runs/search", help="output folder for log, checkpoint and result.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--select",
         default="argmax",
-        help="final cell: argmax of the guide, or training-free selection 'proxy:NAME' / 'proxy:A+B' (rank-sum) "
-        "among --samples cells drawn from it",
+        help="final cell: argmax of the guide, or among --samples cells drawn from it the best by training-free "
+        "proxies 'proxy:NAME' / 'proxy:A+B' (rank-sum) or by validation accuracy with the shared weights 'valid' "
+        "(PGNAS: --select valid --samples 1500)",
     )
-    p.add_argument("--samples", type=int, default=100, help="cells drawn for --select proxy:...")
+    p.add_argument("--samples", type=int, default=100, help="cells drawn for --select proxy:... / valid")
+    p.add_argument(
+        "--select-batches", type=int, default=10, help="held-out batches that score each cell under --select valid"
+    )
 
 
 def _parse_option(text: str) -> tuple[str, object]:
@@ -91,9 +134,10 @@ def cmd_search(args) -> int:
     import os
 
     from pyronas.api import search
+    from pyronas.infer.distributed import is_main_process
 
     demo = DEMO_DEFAULTS.get(args.dataset, {})
-    benchmark = (args.benchmark or os.environ.get(ENV_VAR)) if args.space == "nb201" else None
+    benchmark = args.benchmark or (os.environ.get(ENV_VAR) if args.space == "nb201" else None)
     result = search(
         args.method,
         args.space,
@@ -103,10 +147,12 @@ def cmd_search(args) -> int:
         train_size=args.train_size,
         epochs=args.epochs if args.epochs is not None else demo.get("epochs"),
         warmup_epochs=args.warmup_epochs,
+        progressive=args.progressive,
+        partial_channels=args.partial_channels,
         batch_size=args.batch_size,
         seed=args.seed,
         channels=args.channels,
-        cells_per_stage=args.cells_per_stage or demo.get("cells_per_stage", 5),
+        cells_per_stage=args.cells_per_stage or demo.get("cells_per_stage"),
         weight_lr=args.weight_lr,
         weight_decay=args.weight_decay,
         arch_optim=args.optim,
@@ -115,14 +161,20 @@ def cmd_search(args) -> int:
         elbo=args.elbo,
         benchmark=benchmark,
         device=args.device,
+        distributed=args.distributed,
         channels_last=args.channels_last,
+        amp=args.amp,
+        compile=args.compile,
         out_dir=args.out,
         resume=args.resume,
         progress=not args.quiet,
         method_options=dict(_parse_option(o) for o in args.option),
         select=args.select,
         samples=args.samples,
+        select_batches=args.select_batches,
     )
+    if not is_main_process():  # every rank holds the same result; rank 0 reports it
+        return 0
     print(
         f"method {result.method} on {result.space}/{result.dataset}, seed {result.seed}, "
         f"{result.epochs} epochs in {result.seconds:.0f} s"
@@ -149,6 +201,100 @@ def cmd_lookup(args) -> int:
     table = NB201Table(args.benchmark)
     cell = int(args.cell) if args.cell.isdigit() else args.cell
     print(json.dumps(table.query(cell), indent=2))
+    return 0
+
+
+def _train_parser(sub) -> None:
+    import inspect
+
+    from pyronas.train import train
+
+    default = {k: p.default for k, p in inspect.signature(train).parameters.items()}
+    p = sub.add_parser(
+        "train",
+        help="train the evaluation network of a found cell from scratch (the DARTS recipe)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--genotype",
+        required=True,
+        help="the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name (DARTS_V1, DARTS_V2)",
+    )
+    p.add_argument("--space", default=default["space"], choices=sorted(SPACES), help="search space of the genotype")
+    p.add_argument("--dataset", default=default["dataset"], choices=DATASETS, help="data set")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (cifar: torchvision root; folder: ImageFolder dir or zip, its test split beside it: "
+        "cifar10-train-jpeg.zip -> cifar10-test-jpeg.zip)",
+    )
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-dir")
+    p.add_argument("--train-size", type=int, default=None, help="training images (a seeded subset; default: all)")
+    p.add_argument("--test-size", type=int, default=None, help="test images (a seeded subset; default: all)")
+    p.add_argument("--epochs", type=int, default=default["epochs"])
+    p.add_argument("--batch-size", type=int, default=default["batch_size"])
+    p.add_argument("--lr", type=float, default=default["lr"], help="initial learning rate (cosine to 0)")
+    p.add_argument("--momentum", type=float, default=default["momentum"])
+    p.add_argument("--weight-decay", type=float, default=default["weight_decay"])
+    p.add_argument("--cutout", type=int, default=default["cutout"], help="cutout square side in pixels (0: off)")
+    p.add_argument(
+        "--drop-path", type=float, default=default["drop_path"], help="final drop-path probability (ramped from 0)"
+    )
+    p.add_argument(
+        "--auxiliary-weight", type=float, default=default["auxiliary_weight"], help="auxiliary loss weight (0: no head)"
+    )
+    p.add_argument("--grad-clip", type=float, default=default["grad_clip"], help="gradient norm clip (0: off)")
+    p.add_argument("--channels", type=int, default=default["channels"], help="C, channels of the first cells")
+    p.add_argument(
+        "--cells-per-stage", type=int, default=default["cells_per_stage"], help="N; the network has 3N+2 cells"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--out", default="runs/train", help="output folder for log, checkpoint and result.json")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (smoke runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_train(args) -> int:
+    import os
+
+    from pyronas.train import train
+
+    result = train(
+        args.genotype,
+        args.space,
+        args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        train_size=args.train_size,
+        test_size=args.test_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        cutout=args.cutout,
+        drop_path=args.drop_path,
+        auxiliary_weight=args.auxiliary_weight,
+        grad_clip=args.grad_clip or None,
+        channels=args.channels,
+        cells_per_stage=args.cells_per_stage,
+        seed=args.seed,
+        device=args.device,
+        out_dir=args.out,
+        resume=args.resume,
+        max_steps=args.max_steps,
+        progress=not args.quiet,
+    )
+    print(f"genotype: {result.genotype}")
+    print(
+        f"{result.params / 1e6:.3f} M parameters (without the auxiliary head); {result.epochs} epochs completed, "
+        f"{result.steps} steps in {result.seconds:.0f} s"
+    )
+    if result.test_acc is not None:
+        print(f"test accuracy {result.test_acc:.2f} %")
+    print(f"wrote {os.path.join(args.out, 'result.json')}")
     return 0
 
 
@@ -213,13 +359,20 @@ def build_parser() -> argparse.ArgumentParser:
     _search_parser(sub)
     _proxies_parser(sub)
     _report_parser(sub)
+    _train_parser(sub)
     p = sub.add_parser("lookup", help="print a cell's NAS-Bench-201 row as JSON")
     p.add_argument("cell", help="NB201 cell string, or a benchmark index")
     p.add_argument("--benchmark", default=None, help=f"NB201 table (nb201_accuracy.csv); default ${ENV_VAR}")
     return parser
 
 
-COMMANDS = {"search": cmd_search, "lookup": cmd_lookup, "report": cmd_report, "proxies": cmd_proxies}
+COMMANDS = {
+    "search": cmd_search,
+    "lookup": cmd_lookup,
+    "report": cmd_report,
+    "proxies": cmd_proxies,
+    "train": cmd_train,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

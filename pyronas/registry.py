@@ -23,7 +23,8 @@ class MethodSpec:
         name: registry key.
         model, guide: ``"module:Class"`` paths of the model and guide classes.
         protocol: defaults of the search loop for this method (``epochs``, ``warmup_epochs``,
-            ``weight_decay``, ...), taken from ``shared/METHODS.md``.
+            ``weight_decay``, ...), taken from ``shared/METHODS.md``; ``stages`` names a progressive
+            schedule (dicts of :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs.
         description: one line for ``--help``.
     """
 
@@ -90,7 +91,16 @@ register(
         "drnas",
         "pyronas.models.drnas:DrNASModel",
         "pyronas.guides.drnas:DrNASGuide",
-        protocol={"epochs": 100, "warmup_epochs": 10, "weight_decay": 3e-4},
+        protocol={
+            "epochs": 100,
+            "warmup_epochs": 10,
+            "weight_decay": 3e-4,
+            # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
+            "stages": (
+                {"epochs": 50, "warmup_epochs": 10, "partial_channels": 4},
+                {"epochs": 50, "warmup_epochs": 10, "partial_channels": 2, "keep_ops": 3},
+            ),
+        },
         description="DrNAS: Dirichlet mixing weights per edge, pathwise gradients",
     )
 )
@@ -101,5 +111,32 @@ register(
         "pyronas.guides.balenas:BaLeNASGuide",
         protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 3e-4, "arch_optim": "ngvi"},
         description="BaLeNAS: Gaussian op logits, mean-field Normal guide fitted by NGVI (Bayesian learning rule)",
+    )
+)
+register(
+    MethodSpec(
+        "bayesnas",
+        "pyronas.models.bayesnas:BayesNASModel",
+        "pyronas.guides.bayesnas:BayesNASGuide",
+        protocol={
+            "epochs": 1,
+            "warmup_epochs": 0,
+            "weight_decay": 3e-4,
+            "arch_optim": "adam",
+            "arch_lr": 0.05,
+            "arch_weight_decay": 0.0,
+        },
+        description="BayesNAS: Gaussian op and edge gates under hierarchical ARD priors (one epoch), compression",
+    )
+)
+register(
+    MethodSpec(
+        "pgnas",
+        "pyronas.models.pgnas:PGNASModel",
+        "pyronas.guides.pgnas:PGNASGuide",
+        # weight decay 0: the KL's slab prior is the weight decay (l^2 / N = 3e-4 on kept ops and ungated weights)
+        protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 0.0},
+        description="PGNAS: relaxed-Bernoulli keep-gates per op (variational dropout); paper: --select valid "
+        "--samples 1500",
     )
 )

@@ -6,6 +6,10 @@ model and guide (the architecture distribution, any hyperparameters) on validati
 Each group gets its own :class:`pyro.infer.SVI` with its own Pyro optimizer and the same ELBO,
 so any ELBO and any Pyro optimizer can be swapped in. This is first-order DARTS-style
 alternation: no unrolled second-order gradient.
+
+With an ELBO that provides ``tensor_loss`` (:class:`~pyronas.infer.elbo.DeviceTrace_ELBO`) a step
+returns its loss as a 0-d tensor and never synchronises with the device; ``amp`` runs the model
+and guide under ``torch.autocast`` (e.g. ``torch.bfloat16`` on a GPU).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
 from pyro.infer.elbo import ELBO
+from pyro.infer.util import zero_grads
 from pyro.optim import PyroOptim
 
 from pyronas.infer.primitives import LOGITS, SUPERNET
@@ -42,6 +47,7 @@ class BilevelSVI:
             weight gradients are computed there).
         weight_optim, arch_optim: Pyro optimizers for the two groups.
         loss: any Pyro ELBO (default ``Trace_ELBO()``).
+        amp: autocast dtype for model and guide (``None``: full precision, the default).
     """
 
     def __init__(
@@ -52,28 +58,44 @@ class BilevelSVI:
         weight_optim: PyroOptim,
         arch_optim: PyroOptim,
         loss: ELBO | None = None,
+        amp: torch.dtype | None = None,
     ):
         self.model, self.guide, self.supernet = model, guide, supernet
+        self.amp = amp
         self.loss = loss if loss is not None else Trace_ELBO()
         self.weight_optim, self.arch_optim = weight_optim, arch_optim
         self.weight_svi = SVI(_only_params(model, is_weight), _only_params(guide, is_weight), weight_optim, self.loss)
         not_weight = lambda name: not is_weight(name)  # noqa: E731
         self.arch_svi = SVI(_only_params(model, not_weight), _only_params(guide, not_weight), arch_optim, self.loss)
 
-    def _step(self, svi: SVI, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def _step(self, svi: SVI, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
         recorder = SiteRecorder(LOGITS)
-        with recorder:
-            loss = svi.step(images, labels)
+        device = images.device.type
+        with recorder, torch.autocast(device, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):
+            if hasattr(self.loss, "tensor_loss"):
+                loss = self._tensor_step(svi, images, labels)
+            else:
+                loss = svi.step(images, labels)
         for module in (self.model, self.guide):
             if isinstance(module, torch.nn.Module):
                 module.zero_grad(set_to_none=True)
         return loss, recorder.value.detach()
 
-    def step_weights(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def _tensor_step(self, svi: SVI, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``svi.step`` without reading the loss back to the host: backward, optimizer step, zero grads."""
+        with poutine.trace(param_only=True) as capture:
+            loss = self.loss.tensor_loss(svi.model, svi.guide, images, labels)
+            loss.backward()
+        params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+        svi.optim(params)
+        zero_grads(params)
+        return loss.detach()
+
+    def step_weights(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
         """One SVI step on the supernet weights; returns (loss, logits)."""
         return self._step(self.weight_svi, images, labels)
 
-    def step_arch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def step_arch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
         """One SVI step on everything but the weights, weights frozen; returns (loss, logits)."""
         params = [p for p in self.supernet.parameters() if p.requires_grad]
         for p in params:

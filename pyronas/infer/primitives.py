@@ -35,7 +35,7 @@ def classify(
     Returns logits ``[B, num_classes]``.
     """
     pyro.module(SUPERNET, supernet)
-    logits = supernet(images, weights)
+    logits = supernet(images, weights).float()  # no-op in full precision; fp32 likelihood under autocast
     pyro.deterministic(LOGITS, logits, event_dim=2)
     with pyro.plate("data", images.shape[0]), poutine.scale(scale=1.0 / images.shape[0]):
         # no argument validation: NaN logits surface as a NaN loss, which the search loop reports

@@ -6,7 +6,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from pyronas.data.batches import Batches
 from pyronas.infer.bilevel import BilevelSVI
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyronas.infer.stages import Stage, as_stages, enter_stage
 from pyronas.spaces import SearchSpace
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,13 +54,19 @@ class Search:
         train, valid: batch iterators for the weights and the architecture.
         weight_optim, arch_optim: Pyro optimizers for the two parameter groups.
         loss: any Pyro ELBO (default ``Trace_ELBO``).
-        epochs: number of epochs.
+        epochs: number of epochs (with ``stages``: their sum, may be omitted).
         warmup_epochs: epochs of weight-only training before architecture steps start.
+        stages: optional schedule of :class:`~pyronas.infer.stages.Stage` (or dicts of their fields):
+            each stage may prune ops and change the supernet's partial channels on entry and has its
+            own warm-up (then ``warmup_epochs`` must stay 0). Default: one stage of ``epochs``.
         seed: seeds every epoch (``seed, epoch``), so a resumed search repeats an uninterrupted one.
         out_dir: where ``log.jsonl`` and ``checkpoint.pt`` go (nothing is written if ``None``).
         benchmark: optional object with ``accuracies(genotype) -> dict``, logged per epoch.
         config: JSON-able description stored in checkpoints; resuming checks it matches.
         progress: show a tqdm progress bar.
+        write: write ``log.jsonl`` and ``checkpoint.pt`` to ``out_dir`` (``False`` on all but rank 0 of a
+            data-parallel search, which only read the checkpoint to resume).
+        amp: autocast dtype of the steps (e.g. ``torch.bfloat16`` on a GPU); ``None``, the default, is full precision.
     """
 
     def __init__(
@@ -74,24 +81,39 @@ class Search:
         weight_optim: PyroOptim,
         arch_optim: PyroOptim,
         loss: ELBO | None = None,
-        epochs: int,
+        epochs: int | None = None,
         warmup_epochs: int = 0,
+        stages: Sequence[Stage | Mapping] | None = None,
         seed: int = 0,
         out_dir: str | Path | None = None,
         benchmark=None,
         config: dict | None = None,
         progress: bool = True,
+        write: bool = True,
+        amp: torch.dtype | None = None,
     ):
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if stages is None:
+            if epochs is None or epochs < 1:
+                raise ValueError(f"epochs must be >= 1, got {epochs}")
+            stages = [Stage(epochs, warmup_epochs)]
+        else:
+            stages = as_stages(stages)
+            if epochs is not None and epochs != sum(s.epochs for s in stages):
+                raise ValueError(f"epochs={epochs} differs from the stages' total {sum(s.epochs for s in stages)}")
+            if warmup_epochs:
+                raise ValueError("with stages, give each stage its warmup_epochs instead of warmup_epochs")
+            epochs = sum(s.epochs for s in stages)
+        self.stages = stages
+        self.stage = -1  # index of the stage whose supernet is in place
+        self.keeps: dict[int, dict[str, torch.Tensor]] = {}  # op masks applied on entering stage i
         self.model, self.guide, self.space, self.supernet = model, guide, space, supernet
         self.train, self.valid = train, valid
-        self.svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss)
-        self.epochs, self.warmup_epochs, self.seed = epochs, warmup_epochs, seed
+        self.svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss, amp=amp)
+        self.epochs, self.seed = epochs, seed
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
         self.config = dict(config or {})
-        self.progress = progress
+        self.progress, self.write = progress, write
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
 
@@ -115,19 +137,50 @@ class Search:
             "weight_optim": self.svi.weight_optim.get_state(),
             "arch_optim": self.svi.arch_optim.get_state(),
             "history": self.history,
+            "stage": self.stage,
+            "keeps": self.keeps,
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def _check_config(self, state: dict) -> None:
         if state.get("config") != self.config:
             raise CheckpointError(
                 "checkpoint was written by a different search configuration; use a new --out or drop --resume"
             )
+
+    def _restore_stages(self, state: dict) -> None:
+        """Rebuild the supernet of the checkpoint's stage (pruned with its recorded masks) before loading weights."""
+        keeps = state.get("keeps") or {}
+        for index in range(self.stage + 1, int(state.get("stage", -1)) + 1):
+            if self.stages[index].keep_ops is not None and index not in keeps:
+                raise CheckpointError(f"checkpoint lacks the op masks of stage {index + 1}; start without --resume")
+            self._enter_stage(index, keeps.get(index))
+
+    def _enter_stage(self, index: int, keep: Mapping[str, torch.Tensor] | None = None) -> None:
+        opt = self.svi.weight_optim
+        applied = enter_stage(self.stages[index], self.supernet, self.model, self.guide, opt, keep)
+        if applied is not None:
+            self.keeps[index] = applied
+        self.stage = index
+
+    def _stage_at(self, epoch: int) -> tuple[int, int]:
+        """``(stage index, first epoch of that stage)`` of a 0-based epoch."""
+        start = 0
+        for index, stage in enumerate(self.stages):
+            if epoch < start + stage.epochs:
+                return index, start
+            start += stage.epochs
+        return len(self.stages) - 1, start - self.stages[-1].epochs
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load a checkpoint's state; its stage's supernet must be in place (``run(resume=True)`` sees to it)."""
+        self._check_config(state)
         self.model.load_state_dict(state["model"])
         self.guide.load_state_dict(state["guide"])
         self.svi.weight_optim.set_state(state["weight_optim"])
         self.svi.arch_optim.set_state(state["arch_optim"])
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
+        self.stage, self.keeps = int(state.get("stage", -1)), dict(state.get("keeps") or {})
 
     # -- loop ----------------------------------------------------------------------------------
     def op_probabilities(self) -> dict[str, torch.Tensor]:
@@ -139,13 +192,18 @@ class Search:
     def run(self, resume: bool = False) -> list[dict]:
         """Run (or, with ``resume``, continue) the search; returns the per-epoch history."""
         pyro.clear_param_store()
-        self._materialize()
         ckpt = None if self.out_dir is None else self.out_dir / CHECKPOINT
+        state = None
         if resume:
             if ckpt is None:
                 raise CheckpointError("resume needs an output folder holding checkpoint.pt")
-            self.load_state_dict(load_checkpoint(ckpt))
-        if self.out_dir is not None:
+            state = load_checkpoint(ckpt)
+            self._check_config(state)
+            self._restore_stages(state)
+        self._materialize()
+        if state is not None:
+            self.load_state_dict(state)
+        if self.out_dir is not None and self.write:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with open(self.out_dir / LOG, "w") as f:
                 f.writelines(json.dumps(record) + "\n" for record in self.history)
@@ -160,10 +218,13 @@ class Search:
         )
         try:
             while self.epoch < self.epochs:
+                index, _ = self._stage_at(self.epoch)
+                if index != self.stage:
+                    self._enter_stage(index)
                 record = self._epoch(bar)
                 self.history.append(record)
                 self.epoch += 1
-                if self.out_dir is not None:
+                if self.out_dir is not None and self.write:
                     with open(self.out_dir / LOG, "a") as f:
                         f.write(json.dumps(record) + "\n")
                     save_checkpoint(self.state_dict(), ckpt)
@@ -176,35 +237,46 @@ class Search:
         seed_everything(self.seed * 10_007 + epoch)
         self.train.set_epoch(epoch)
         self.valid.set_epoch(epoch)
-        search_arch = epoch >= self.warmup_epochs
-        totals = torch.zeros(6, dtype=torch.float64)  # train loss, correct, count; valid loss, correct, count
-        step_losses: dict[str, list[float]] = {"train": [], "valid": []}  # floats: no extra syncs
+        index, stage_start = self._stage_at(epoch)
+        search_arch = epoch - stage_start >= self.stages[index].warmup_epochs
+        # per-step losses are floats, or 0-d device tensors under a sync-free ELBO; correct counts stay on the
+        # device; both are read back once, at the end of the epoch
+        losses: dict[str, list] = {"train": [], "valid": []}
+        correct: dict[str, torch.Tensor | int] = {"train": 0, "valid": 0}
+        seen = {"train": 0, "valid": 0}
+
+        def track(group: str, step: Callable, images: torch.Tensor, labels: torch.Tensor) -> None:
+            loss, logits = step(images, labels)
+            if not torch.is_tensor(loss):
+                self._check(loss, group, epoch)
+            losses[group].append(loss)
+            correct[group] = correct[group] + (logits.argmax(-1) == labels).sum()
+            seen[group] += len(labels)
+
         start = time.perf_counter()
         bar.set_description(f"search {epoch + 1}/{self.epochs}")
         for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
             if search_arch:
-                loss, logits = self.svi.step_arch(x_valid, y_valid)
-                self._check(loss, "architecture", epoch)
-                step_losses["valid"].append(loss)
-                totals[3:] += torch.tensor([loss, (logits.argmax(-1) == y_valid).sum().item(), len(y_valid)])
-            loss, logits = self.svi.step_weights(x_train, y_train)
-            self._check(loss, "weight", epoch)
-            step_losses["train"].append(loss)
-            totals[:3] += torch.tensor([loss, (logits.argmax(-1) == y_train).sum().item(), len(y_train)])
+                track("valid", self.svi.step_arch, x_valid, y_valid)
+            track("train", self.svi.step_weights, x_train, y_train)
             bar.update(1)
+        step_losses = {group: _floats(values) for group, values in losses.items()}
+        for group, values in step_losses.items():
+            for value in values:
+                self._check(value, group, epoch)
         lr = getattr(self.svi.weight_optim, "lr", None)
         step_schedule = getattr(self.svi.weight_optim, "step", None)
         if callable(step_schedule):
             step_schedule()
         probs = self.op_probabilities()
         genotype = self.space.derive(probs)
-        batches = max(1.0, float(totals[2]) / max(1, self.train.batch_size))
         record = {
             "epoch": epoch + 1,
-            "train_loss": float(totals[0]) / batches,
-            "train_acc": 100.0 * float(totals[1]) / max(1.0, float(totals[2])),
-            "valid_loss": float(totals[3]) / batches if search_arch else None,
-            "valid_acc": 100.0 * float(totals[4]) / float(totals[5]) if search_arch else None,
+            "stage": index + 1,
+            "train_loss": _mean(step_losses["train"]),
+            "train_acc": 100.0 * float(correct["train"]) / max(1, seen["train"]),
+            "valid_loss": _mean(step_losses["valid"]) if search_arch else None,
+            "valid_acc": 100.0 * float(correct["valid"]) / max(1, seen["valid"]) if search_arch else None,
             "entropy": op_entropy(probs),
             "weight_lr": lr,
             "genotype": genotype,
@@ -221,7 +293,19 @@ class Search:
     @staticmethod
     def _check(loss: float, group: str, epoch: int) -> None:
         if not math.isfinite(loss):
+            group = {"train": "weight", "valid": "architecture"}.get(group, group)
             raise SearchDiverged(
                 f"the {group} ELBO became {loss} in epoch {epoch + 1}; lower the learning rate or check the data "
                 "(the last checkpoint is kept)"
             )
+
+
+def _floats(values: list) -> list[float]:
+    """Python floats from a list of floats and/or 0-d tensors (one device read for the tensors)."""
+    if not any(torch.is_tensor(v) for v in values):
+        return list(values)
+    return torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in values]).cpu().tolist()
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / max(1, len(values))

@@ -14,7 +14,7 @@ from pyronas.data import Batches, load_digits, split_halves
 from pyronas.infer import BilevelSVI, CheckpointError, SearchDiverged
 from pyronas.optim import arch_adam, weight_sgd
 from pyronas.registry import METHODS, get_method
-from pyronas.spaces import get_space
+from pyronas.spaces import SPACES, get_space
 
 TINY = dict(dataset="digits", train_size=64, batch_size=32, channels=4, cells_per_stage=1, progress=False)
 
@@ -154,3 +154,44 @@ def test_killed_search_resumes_to_identical_result(tmp_path):
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_searches_every_space(method, space):
+    result = search(method, space=space, epochs=1, warmup_epochs=0, arch_lr=0.05, **TINY)
+    search_space = get_space(space)
+    assert search_space.validate(result.genotype) == result.genotype
+    assert set(result.op_probabilities) == set(search_space.cell_types)
+    assert all(len(edges) == len(search_space.edge_names) for edges in result.op_probabilities.values())
+
+
+def test_sync_free_elbo_gives_the_same_search(tmp_path):
+    """elbo="device" (losses stay tensors, checked once per epoch) logs and finds what elbo="trace" does."""
+    a = search("drnas", epochs=2, warmup_epochs=0, arch_lr=0.05, elbo="trace", **TINY)
+    pyro.clear_param_store()
+    b = search("drnas", epochs=2, warmup_epochs=0, arch_lr=0.05, elbo="device", **TINY)
+    assert a.genotype == b.genotype
+    for ra, rb in zip(a.history, b.history):
+        assert ra["train_loss_steps"] == pytest.approx(rb["train_loss_steps"], abs=1e-5)
+        assert ra["valid_acc"] == rb["valid_acc"] and ra["train_acc"] == rb["train_acc"]
+        pa, pb = (torch.tensor(r["op_probabilities"]["cell"]) for r in (ra, rb))
+        assert torch.allclose(pa, pb)
+
+
+def test_sync_free_elbo_reports_nan_at_the_end_of_the_epoch(tmp_path, monkeypatch):
+    from pyronas.nn.nb201 import NB201Supernet
+
+    original = NB201Supernet.forward
+    monkeypatch.setattr(NB201Supernet, "forward", lambda self, x, w: original(self, x, w) * float("nan"))
+    with pytest.raises(SearchDiverged, match="ELBO became nan in epoch 1"):
+        search("darts", epochs=1, elbo="device", out_dir=tmp_path, **TINY)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_autocast_option_runs_and_is_recorded(tmp_path):
+    result = search("drnas", epochs=1, warmup_epochs=0, amp="bf16", out_dir=tmp_path, **TINY)
+    assert result.config["amp"] == "bf16"
+    assert all(torch.isfinite(torch.tensor(r["train_loss_steps"])).all() for r in result.history)
+    with pytest.raises(ValueError, match="unknown amp"):
+        search("drnas", epochs=1, amp="fp8", **TINY)
