@@ -6,6 +6,12 @@ weights only (warm-up), channels-last batches; every other setting is the method
 (METHODS.md). Each found cell is looked up in the NB201 table (CIFAR-10 / CIFAR-100 / ImageNet16-120 test).
 
     python benchmarks/nb201_cpu_search.py --methods darts,drnas --seeds 0,1,2
+    python benchmarks/nb201_cpu_search.py --methods balenas --select proxy:nwot+synflow --samples 100
+
+With ``--select proxy:...`` each run also reports the training-free pick (rows ``<method>-tf``), with
+``--select valid`` the posterior-guided pick (rows ``<method>-pgs``), beside the argmax cell.
+``--progressive`` runs the method's progressive schedule scaled to ``--epochs`` (DrNAS: two stages of
+6 epochs by default, each with half of ``--warmup-epochs``).
 
 Prints one line per run and a summary table; writes every run under --out (default benchmarks/runs).
 """
@@ -38,6 +44,9 @@ def main() -> None:
     p.add_argument("--cells-per-stage", type=int, default=1)
     p.add_argument("--channels", type=int, default=16)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs"))
+    p.add_argument("--select", default="argmax", help="argmax or proxy:NAME[+NAME...] (BaLeNAS-TF selection)")
+    p.add_argument("--samples", type=int, default=100, help="cells drawn for --select")
+    p.add_argument("--progressive", action="store_true", help="the method's progressive schedule (rows <method>-prog)")
     p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
     args = p.parse_args()
 
@@ -58,29 +67,38 @@ def main() -> None:
                 data_dir=args.data,
                 train_size=args.train_size,
                 epochs=args.epochs,
-                warmup_epochs=args.warmup_epochs,
+                # progressive: the same weight-only epochs in all, split evenly over the two stages
+                warmup_epochs=args.warmup_epochs // 2 if args.progressive else args.warmup_epochs,
                 cells_per_stage=args.cells_per_stage,
                 channels=args.channels,
                 seed=seed,
                 benchmark=args.benchmark,
                 channels_last=True,
                 progress=False,
-                out_dir=Path(args.out) / f"{method}-s{seed}",
+                out_dir=Path(args.out) / f"{method}{'-prog' if args.progressive else ''}-s{seed}",
                 method_options=options.get(method),
+                select=args.select,
+                samples=args.samples,
+                progressive=args.progressive,
             )
             wall = time.perf_counter() - start
-            b = result.benchmark
-            row = {
-                "method": method,
-                "seed": seed,
-                "genotype": result.genotype,
-                "cifar10": b["cifar10_test"],
-                "cifar100": b["cifar100_test"],
-                "imagenet16": b["imagenet16_test"],
-                "seconds": wall,
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            label = f"{method}-prog" if args.progressive else method
+            picks = [(label, result.argmax_genotype, result.argmax_benchmark)]
+            if result.selection is not None:
+                suffix = "pgs" if args.select == "valid" else "tf"
+                picks.append((f"{label}-{suffix}", result.genotype, result.benchmark))
+            for label, genotype, b in picks:
+                row = {
+                    "method": label,
+                    "seed": seed,
+                    "genotype": genotype,
+                    "cifar10": b["cifar10_test"],
+                    "cifar100": b["cifar100_test"],
+                    "imagenet16": b["imagenet16_test"],
+                    "seconds": wall,
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
 
     print("\n| method | seed | cell | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -92,7 +110,7 @@ def main() -> None:
         )
     print("\n| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s (mean) |")
     print("| --- | --- | --- | --- | --- |")
-    for method in args.methods.split(","):
+    for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
 
         def stat(key, rs=rs):
