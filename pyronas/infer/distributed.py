@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -89,7 +90,8 @@ class AllReduce(PyroOptim):
         if not isinstance(optim, PyroOptim):
             raise TypeError(f"AllReduce wraps a pyro.optim.PyroOptim, got {type(optim).__name__}")
         self.optim = optim
-        self._seen: set[torch.Tensor] = set()
+        # id -> weak reference of every parameter already broadcast; tensors replaced at a new stage drop out
+        self._seen: dict[int, weakref.ref] = {}
 
     def __getattr__(self, name: str):
         if name == "optim":  # not yet set (unpickling): avoid recursion
@@ -102,11 +104,12 @@ class AllReduce(PyroOptim):
         if any(name is None for name, _ in named):
             raise ValueError("AllReduce steps only parameters of Pyro's global param store (got an unnamed tensor)")
         params = [p for _, p in sorted(named, key=lambda item: item[0])]
-        new = [p for p in params if p not in self._seen]
+        new = [p for p in params if (ref := self._seen.get(id(p))) is None or ref() is not p]
         if new:
             with torch.no_grad():
                 broadcast_(new)
-            self._seen.update(new)
+            self._seen = {i: ref for i, ref in self._seen.items() if ref() is not None}
+            self._seen.update((id(p), weakref.ref(p)) for p in new)
         all_reduce_mean_(p.grad for p in params if p.grad is not None)
         self.optim(params, *args, **kwargs)
 
