@@ -262,8 +262,9 @@ class Search:
             bar.update(1)
         step_losses = {group: _floats(values) for group, values in losses.items()}
         for group, values in step_losses.items():
-            for value in values:
-                self._check(value, group, epoch)
+            if any(torch.is_tensor(v) for v in losses[group]):  # float losses were checked at their step
+                for value in values:
+                    self._check(value, group, epoch)
         lr = getattr(self.svi.weight_optim, "lr", None)
         step_schedule = getattr(self.svi.weight_optim, "step", None)
         if callable(step_schedule):
