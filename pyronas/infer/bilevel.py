@@ -15,8 +15,10 @@ and guide under ``torch.autocast`` (e.g. ``torch.bfloat16`` on a GPU).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
+import pyro
 import torch
 from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO
@@ -38,8 +40,25 @@ def _only_params(fn: Callable, keep: Callable[[str], bool]) -> Callable:
     return poutine.block(fn, hide_fn=lambda msg: msg["type"] == "param" and not keep(msg["name"]))
 
 
+@contextmanager
+def _frozen(params: Iterable[torch.Tensor]) -> Iterator[None]:
+    """Turn off ``requires_grad`` of ``params`` (those that have it) for the duration of the block."""
+    frozen = [p for p in params if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+
 class BilevelSVI:
     """Two SVI objects sharing a model and a guide: one for weights, one for the rest.
+
+    Each step freezes the other group (``requires_grad`` off), so autograd computes only the gradients
+    that step uses: no weight gradients in an architecture step, and in a weight step the mixing weights
+    are constants, as in a plain DARTS loop that samples them under ``no_grad``.
 
     Args:
         model, guide: the method's pair; the model must call ``classify``.
@@ -91,19 +110,24 @@ class BilevelSVI:
         zero_grads(params)
         return loss.detach()
 
+    def _arch_params(self) -> list[torch.Tensor]:
+        """Every existing parameter that is not a supernet weight: of the model and guide modules, and
+        (unconstrained) of the Pyro param store."""
+        weights = {id(p) for p in self.supernet.parameters()}
+        params = [p for _, p in pyro.get_param_store().named_parameters()]
+        for module in (self.model, self.guide):
+            if isinstance(module, torch.nn.Module):
+                params += module.parameters()
+        unique = {id(p): p for p in params if id(p) not in weights}
+        return list(unique.values())
+
     def step_weights(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
-        """One SVI step on the supernet weights; returns (loss, logits)."""
-        return self._step(self.weight_svi, images, labels)
+        """One SVI step on the supernet weights, everything else frozen; returns (loss, logits)."""
+        with _frozen(self._arch_params()):
+            return self._step(self.weight_svi, images, labels)
 
     def step_arch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
         """One SVI step on everything but the weights, weights frozen; returns (loss, logits)."""
-        params = [p for p in self.supernet.parameters() if p.requires_grad]
-        for p in params:
-            p.requires_grad_(False)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*was not registered in the param store.*")
-                return self._step(self.arch_svi, images, labels)
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+        with _frozen(self.supernet.parameters()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*was not registered in the param store.*")
+            return self._step(self.arch_svi, images, labels)

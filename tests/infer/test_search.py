@@ -58,6 +58,26 @@ def test_each_step_moves_only_its_group(method):
     assert all(p.grad is None for p in supernet.parameters())
 
 
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_weight_step_treats_the_mixing_weights_as_constants(method):
+    """No autograd work for the architecture in a weight step (the plain DARTS loop's ``no_grad``)."""
+    space = get_space("nb201")
+    a, _ = split_halves(load_digits(), size=32)
+    supernet = space.supernet(channels=4, cells_per_stage=1, num_classes=10, in_channels=1)
+    model, guide = get_method(method).build(supernet, space)
+    svi = BilevelSVI(model, guide, supernet, weight_sgd(1), arch_adam(lr=0.1))
+    seen = []
+    supernet.register_forward_pre_hook(lambda _, args: seen.append(any(w.requires_grad for w in args[1].values())))
+    x, y = next(iter(Batches(a, 32)))
+    svi.step_arch(x, y)
+    svi.step_weights(x, y)
+    svi.step_arch(x, y)
+    assert seen == [True, False, True]
+    arch = [p for name, p in pyro.get_param_store().named_parameters() if not name.startswith("supernet")]
+    assert arch and all(p.requires_grad for p in arch), "frozen parameters are thawed after the step"
+    assert all(p.requires_grad for p in supernet.parameters())
+
+
 def test_warmup_epochs_keep_the_architecture_fixed(tmp_path):
     result = search("drnas", epochs=1, warmup_epochs=1, out_dir=tmp_path, **TINY)
     record = result.history[0]
