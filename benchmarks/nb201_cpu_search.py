@@ -11,7 +11,8 @@ weights only (warm-up), channels-last batches; every other setting is the method
 With ``--select proxy:...`` each run also reports the training-free pick (rows ``<method>-tf``), with
 ``--select valid`` the posterior-guided pick (rows ``<method>-pgs``), beside the argmax cell.
 ``--progressive`` runs the method's progressive schedule scaled to ``--epochs`` (DrNAS: two stages of
-6 epochs by default, each with half of ``--warmup-epochs``).
+6 epochs by default, each with half of ``--warmup-epochs``). ``--single-path`` computes one sampled op
+per edge and cell in each training step (rows ``<method>-sp``).
 
 Prints one line per run and a summary table; writes every run under --out (default benchmarks/runs).
 """
@@ -47,6 +48,7 @@ def main() -> None:
     p.add_argument("--select", default="argmax", help="argmax or proxy:NAME[+NAME...] (BaLeNAS-TF selection)")
     p.add_argument("--samples", type=int, default=100, help="cells drawn for --select")
     p.add_argument("--progressive", action="store_true", help="the method's progressive schedule (rows <method>-prog)")
+    p.add_argument("--single-path", action="store_true", help="one sampled op per edge per step (rows <method>-sp)")
     p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
     args = p.parse_args()
 
@@ -58,6 +60,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
     rows = []
+    suffix = ("-prog" if args.progressive else "") + ("-sp" if args.single_path else "")
     for method in args.methods.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             start = time.perf_counter()
@@ -75,14 +78,15 @@ def main() -> None:
                 benchmark=args.benchmark,
                 channels_last=True,
                 progress=False,
-                out_dir=Path(args.out) / f"{method}{'-prog' if args.progressive else ''}-s{seed}",
+                out_dir=Path(args.out) / f"{method}{suffix}-s{seed}",
                 method_options=options.get(method),
                 select=args.select,
                 samples=args.samples,
                 progressive=args.progressive,
+                single_path=args.single_path,
             )
             wall = time.perf_counter() - start
-            label = f"{method}-prog" if args.progressive else method
+            label = method + suffix
             picks = [(label, result.argmax_genotype, result.argmax_benchmark)]
             if result.selection is not None:
                 suffix = "pgs" if args.select == "valid" else "tf"

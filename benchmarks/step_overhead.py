@@ -12,6 +12,7 @@ each and the ratio are printed.
 
     python benchmarks/step_overhead.py                       # NB201 C=16 N=5, batch 64, darts + drnas
     python benchmarks/step_overhead.py --throughput 64,128   # plus images/s of every registered method
+    python benchmarks/step_overhead.py --no-overhead --throughput 64 --single-path   # all ops vs one path per edge
 """
 
 from __future__ import annotations
@@ -128,23 +129,26 @@ def throughput(args, space, sizes: list[int], generator) -> None:
         f"\nThroughput of a search step (arch + weight update, 2 x batch images), NB201 C={args.channels} "
         f"N={args.cells_per_stage}, 32x32:"
     )
-    print("| method | batch | ms/step | images/s |")
-    print("| --- | --- | --- | --- |")
+    print("| method | batch | ops per edge | ms/step | images/s |")
+    print("| --- | --- | --- | --- | --- |")
     for method in sorted(METHODS):
         for size in sizes:
             images, labels = batch(size, args.channels_last, generator)
-            pyro.clear_param_store()
-            torch.manual_seed(0)
-            supernet = space.supernet(channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
-            svi = pyronas_step(method, supernet, space)
+            for single_path in (False, True) if args.single_path else (False,):
+                pyro.clear_param_store()
+                torch.manual_seed(0)
+                supernet = space.supernet(channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+                supernet.single_path = single_path
+                svi = pyronas_step(method, supernet, space)
 
-            def ours(x, y, svi=svi):
-                svi.step_arch(x, y)
-                svi.step_weights(x, y)
+                def ours(x, y, svi=svi):
+                    svi.step_arch(x, y)
+                    svi.step_weights(x, y)
 
-            timed(ours, images, labels, args.warmup)
-            t = statistics.median(timed(ours, images, labels, args.repeats))
-            print(f"| {method} | {size} | {1000 * t:.1f} | {2 * size / t:.0f} |", flush=True)
+                timed(ours, images, labels, args.warmup)
+                t = statistics.median(timed(ours, images, labels, args.repeats))
+                paths = "1 (sampled)" if single_path else "all"
+                print(f"| {method} | {size} | {paths} | {1000 * t:.1f} | {2 * size / t:.0f} |", flush=True)
 
 
 def main() -> None:
@@ -159,6 +163,7 @@ def main() -> None:
     p.add_argument("--throughput", default="", help="comma-separated batch sizes for the per-method throughput")
     p.add_argument("--no-overhead", action="store_true")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--single-path", action="store_true", help="throughput also with one sampled op per edge")
     args = p.parse_args()
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, {torch.get_num_threads()} threads, CPU")
     space = get_space("nb201")

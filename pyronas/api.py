@@ -138,6 +138,7 @@ def search(
     channels_last: bool = False,
     amp: str | None = None,
     compile: bool = False,
+    single_path: bool = False,
     out_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -176,7 +177,9 @@ def search(
     Fast path (all off by default; results on CPU are then unchanged): ``channels_last`` batches,
     ``amp="bf16"`` (or ``"fp16"``) autocast of model and guide, ``compile`` (``torch.compile`` of the
     supernet, in place), ``elbo="device"`` (no host-device sync per step; the loss is checked once per
-    epoch). Data always live on ``device`` and are augmented there.
+    epoch), ``single_path`` (each training forward computes one op per edge and cell, drawn in proportion
+    to the mixing weights' magnitudes and reweighted so that the edge's output and gradient are unbiased,
+    :mod:`pyronas.nn.single_path`). Data always live on ``device`` and are augmented there.
     """
     spec = get_method(method)
     protocol = spec.protocol
@@ -237,6 +240,8 @@ def search(
         raise ValueError(f"unknown amp {amp!r}; choose one of: {', '.join(k for k in AMP_DTYPES if k)} (or none)")
     if amp is not None or compile:  # recorded only when used, so older checkpoints still resume
         config.update(amp=amp, compile=compile)
+    if single_path:
+        config["single_path"] = True
 
     data = load_dataset(dataset, data_dir, download=download)
     weights_half, arch_half = split_halves(data, size=train_size)
@@ -248,6 +253,9 @@ def search(
     supernet = search_space.supernet(
         channels=channels, cells_per_stage=cells_per_stage, num_classes=data.num_classes, in_channels=data.in_channels
     ).to(device)
+    if single_path and not hasattr(type(supernet), "single_path"):
+        raise ValueError(f"the {space} supernet cannot sample single paths; drop single_path (--single-path)")
+    supernet.single_path = single_path
     if compile:
         supernet.compile()  # in place: parameter names, hence checkpoints, are unchanged
     model, guide = spec.build(supernet, search_space, **(method_options or {}))

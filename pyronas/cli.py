@@ -104,6 +104,11 @@ def _search_parser(sub) -> None:
     p.add_argument("--channels-last", action="store_true", help="feed the supernet channels-last batches (faster)")
     p.add_argument("--amp", default=None, choices=["bf16", "fp16"], help="autocast dtype (fast path, GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the supernet (fast path)")
+    p.add_argument(
+        "--single-path",
+        action="store_true",
+        help="compute one sampled op per edge and cell in each training step instead of all (fast path)",
+    )
     p.add_argument("--out", default="runs/search", help="output folder for log, checkpoint and result.json")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -165,6 +170,7 @@ def cmd_search(args) -> int:
         channels_last=args.channels_last,
         amp=args.amp,
         compile=args.compile,
+        single_path=args.single_path,
         out_dir=args.out,
         resume=args.resume,
         progress=not args.quiet,

@@ -64,6 +64,14 @@ def test_search_on_digits_writes_result(tmp_path, capsys, nb201_csv):
     assert result["genotype"] in text and "NB201: cifar10 test" in text
 
 
+def test_fast_path_flags_reach_the_search(tmp_path):
+    out = tmp_path / "run"
+    tiny = ["--epochs", "1", "--cells-per-stage", "1", "--channels", "4", "--train-size", "64", "--batch-size", "32"]
+    assert main(["search", "--quiet", *tiny, "--single-path", "--amp", "bf16", "--out", str(out)]) == 0
+    config = json.loads((out / "result.json").read_text())["config"]
+    assert config["single_path"] is True and config["amp"] == "bf16"
+
+
 def test_search_on_shared_cifar_folder_reports_benchmark(tmp_path, cifar10_test_zip, nb201_csv, monkeypatch):
     monkeypatch.setenv("PYRONAS_CACHE", str(tmp_path / "cache"))
     with zipfile.ZipFile(cifar10_test_zip) as z:

@@ -22,6 +22,7 @@ from torch import nn
 
 from pyronas.nn.darts_ops import darts_op, drop_path, preprocess
 from pyronas.nn.ops import Zero
+from pyronas.nn.single_path import Path, draw_paths, edge_output
 from pyronas.spaces.darts_genotype import CELL_TYPES, EDGES, NUM_INPUTS, NUM_NODES, OPS, Genotype, edge_index
 
 STEM_MULTIPLIER = 3
@@ -83,6 +84,10 @@ class MixedOp(nn.Module):
             out = term if out is None else out + term
         return Zero(self.stride)(x) if out is None else out
 
+    def single(self, x: torch.Tensor, op: int, scale: torch.Tensor) -> torch.Tensor:
+        """``scale * op_k(x)`` for the one op ``k = op`` (single-path sampling, :mod:`pyronas.nn.single_path`)."""
+        return scale * self.ops[op](x) if op in self._active else Zero(self.stride)(x)
+
 
 class SearchCell(nn.Module):
     """Supernet cell: a :class:`MixedOp` on each of the 14 edges (stride 2 on inputs 0, 1 of a reduction cell)."""
@@ -94,11 +99,18 @@ class SearchCell(nn.Module):
         self.preprocess1 = preprocess(c_prev, channels, False, affine=False)
         self.edges = nn.ModuleList(MixedOp(channels, 2 if reduce and src < NUM_INPUTS else 1) for _, src in EDGES)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor, path: Path | None = None
+    ) -> torch.Tensor:
+        """Mix every op of each edge by ``weights [14, 8]``, or compute only the ops of ``path``."""
+
+        def edge(e: int, h: torch.Tensor) -> torch.Tensor:
+            return edge_output(self.edges[e], h, weights, e, path)
+
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for dst in range(NUM_INPUTS, NUM_INPUTS + NUM_NODES):
             first = edge_index(dst, 0)  # a node's incoming edges are consecutive rows
-            states.append(sum(self.edges[first + src](h, weights[first + src]) for src, h in enumerate(states)))
+            states.append(sum(edge(first + src, h) for src, h in enumerate(states)))
         return torch.cat(states[NUM_INPUTS:], dim=1)
 
 
@@ -107,10 +119,12 @@ class DARTSSupernet(_Stack):
 
     ``forward(images [B, C_in, H, W], {"normal": [14, 8], "reduce": [14, 8]})`` returns logits
     ``[B, num_classes]``; rows are edges in :data:`~pyronas.spaces.darts_genotype.EDGES` order,
-    columns ops in :data:`~pyronas.spaces.darts_genotype.OPS` order.
+    columns ops in :data:`~pyronas.spaces.darts_genotype.OPS` order. With ``single_path`` set, each
+    search cell computes one sampled op per edge in training mode (:mod:`pyronas.nn.single_path`).
     """
 
     cell_types = CELL_TYPES
+    single_path: bool = False
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 2, num_classes: int = 10, in_channels: int = 3):
         super().__init__(SearchCell, channels, cells_per_stage, in_channels)
@@ -125,9 +139,15 @@ class DARTSSupernet(_Stack):
                 raise ValueError(
                     f"DARTS mixing weights of the {cell} cell must have shape [14, 8], got {list(w.shape)}"
                 )
+        paths = {cell: iter(()) for cell in CELL_TYPES}
+        if self.single_path and self.training:
+            reduce = sum(c.reduce for c in self.cells)
+            counts = {"normal": len(self.cells) - reduce, "reduce": reduce}
+            paths = {cell: iter(draw_paths(weights[cell], n)) for cell, n in counts.items()}
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights["reduce" if cell.reduce else "normal"])
+            kind = "reduce" if cell.reduce else "normal"
+            s0, s1 = s1, cell(s0, s1, weights[kind], next(paths[kind], None))
         return self.classifier(self.pool(s1).flatten(1))
 
 

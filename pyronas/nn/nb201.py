@@ -18,6 +18,7 @@ from torch import nn
 
 from pyronas.nn.ops import ResNetBlock, Zero, nb201_op
 from pyronas.nn.partial import check_partial_channels, partial_forward, widen_module, widen_tensor
+from pyronas.nn.single_path import Path, draw_paths, edge_output
 from pyronas.spaces.nb201_cells import CELL, EDGES, OPS, parse_cell
 
 
@@ -111,6 +112,12 @@ class MixedOp(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return partial_forward(x, self.partial_channels, lambda part: self._mix(part, weights))
 
+    def single(self, x: torch.Tensor, op: int, scale: torch.Tensor) -> torch.Tensor:
+        """``scale * op_k(x)`` for the one op ``k = op`` (single-path sampling, :mod:`pyronas.nn.single_path`)."""
+        if op not in self._active:
+            return partial_forward(x, self.partial_channels, lambda part: part.mul(0.0))
+        return partial_forward(x, self.partial_channels, lambda part: scale * self.ops[op](part))
+
     def prune(self, keep: Sequence[bool]) -> None:
         """Replace each op with ``keep[k]`` false by ``none``: no longer computed, no parameters."""
         if len(keep) != len(self.ops):
@@ -144,10 +151,15 @@ class NB201SearchCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(MixedOp(channels, partial_channels=partial_channels) for _ in EDGES)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, path: Path | None = None) -> torch.Tensor:
+        """Mix every op of each edge by ``weights [6, 5]``, or compute only the ops of ``path``."""
+
+        def edge(e: int, h: torch.Tensor) -> torch.Tensor:
+            return edge_output(self.edges[e], h, weights, e, path)
+
         nodes = [x]
         for dst in range(1, 4):
-            nodes.append(sum(self.edges[e](nodes[src], weights[e]) for e, (d, src) in enumerate(EDGES) if d == dst))
+            nodes.append(sum(edge(e, nodes[src]) for e, (d, src) in enumerate(EDGES) if d == dst))
         return nodes[-1]
 
 
@@ -159,7 +171,11 @@ class NB201Supernet(_Skeleton):
     in :data:`~pyronas.spaces.nb201_cells.OPS` order) or a mapping ``{"cell": tensor}``.
     ``partial_channels = K`` sends ``1 / K`` of each edge's channels through its mixed op (PC-DARTS);
     :meth:`prune` and :meth:`set_partial_channels` change the supernet between search stages.
+    With ``single_path`` set, each search cell computes one sampled op per edge in training mode
+    (:mod:`pyronas.nn.single_path`); in eval mode every op is mixed.
     """
+
+    single_path: bool = False
 
     cell_types = (CELL,)
 
@@ -214,6 +230,8 @@ class NB201Supernet(_Skeleton):
         if weights.shape != (len(EDGES), len(OPS)):
             raise ValueError(f"NB201 mixing weights must have shape [6, 5], got {list(weights.shape)}")
         x = self.stem(x)
+        search_cells = [layer for layer in self.cells if isinstance(layer, NB201SearchCell)]
+        paths = iter(draw_paths(weights, len(search_cells)) if self.single_path and self.training else [])
         for layer in self.cells:
-            x = layer(x, weights) if isinstance(layer, NB201SearchCell) else layer(x)
+            x = layer(x, weights, next(paths, None)) if isinstance(layer, NB201SearchCell) else layer(x)
         return self._head(x)

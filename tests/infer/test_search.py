@@ -215,3 +215,22 @@ def test_autocast_option_runs_and_is_recorded(tmp_path):
     assert all(torch.isfinite(torch.tensor(r["train_loss_steps"])).all() for r in result.history)
     with pytest.raises(ValueError, match="unknown amp"):
         search("drnas", epochs=1, amp="fp8", **TINY)
+
+
+@pytest.mark.parametrize(
+    "method,space", [(m, "nb201") for m in sorted(METHODS)] + [("drnas", "darts")], ids=lambda v: str(v)
+)
+def test_single_path_search_learns_and_reproduces(method, space):
+    kwargs = dict(TINY, space=space, epochs=2, warmup_epochs=0, arch_lr=0.05, single_path=True)
+    a = search(method, **kwargs)
+    assert a.config["single_path"] is True
+    for cell, edges in a.op_probabilities.items():
+        probs = torch.tensor([list(p.values()) for p in edges.values()])
+        assert (probs - probs.mean(-1, keepdim=True)).abs().max() > 1e-4, f"{cell}: the distribution moved"
+    pyro.clear_param_store()
+    b = search(method, **kwargs)
+    assert a.op_probabilities == b.op_probabilities, "the drawn paths follow the seed"
+    pyro.clear_param_store()
+    dense = search(method, **dict(kwargs, single_path=False))
+    assert "single_path" not in dense.config
+    assert dense.history[0]["train_loss_steps"] != a.history[0]["train_loss_steps"]
