@@ -14,7 +14,7 @@ import torch
 from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 
 from pyronas.benchmarks import NB201Table
-from pyronas.data import Batches, load_dataset, split_halves
+from pyronas.data import Batches, ImageData, load_dataset, split_halves
 from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
 from pyronas.infer.distributed import join_world
 from pyronas.infer.stages import Stage, scale_stages
@@ -22,7 +22,7 @@ from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.proxies import proxy_batch
 from pyronas.registry import get_method
 from pyronas.select import ARGMAX, VALID, parse_rule, select_by_validation, select_cell
-from pyronas.spaces import get_space
+from pyronas.spaces import SearchSpace, get_space
 
 ARCH_OPTIMS = ("adam", "ngvi")
 ARCH_LR = {"adam": 3e-4, "ngvi": 0.01}  # default architecture learning rate per optimizer
@@ -181,29 +181,37 @@ def search(
     to the mixing weights' magnitudes and reweighted so that the edge's output and gradient are unbiased,
     :mod:`pyronas.nn.single_path`). Data always live on ``device`` and are augmented there.
     """
-    spec = get_method(method)
-    protocol = spec.protocol
-    protocol_epochs = protocol.get("epochs", 50)
-    schedule = _schedule(method, protocol, epochs, warmup_epochs, progressive, partial_channels, stages)
-    epochs = protocol_epochs if epochs is None else epochs
-    if warmup_epochs is None:  # keep the protocol's share of warm-up epochs
-        warmup_epochs = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
-    if schedule is None and partial_channels is not None:
-        schedule = [Stage(epochs, warmup_epochs, partial_channels)]
-    if schedule is not None:
-        epochs, warmup_epochs = sum(s.epochs for s in schedule), 0
-    weight_decay = protocol.get("weight_decay", 3e-4) if weight_decay is None else weight_decay
-    arch_optim = protocol.get("arch_optim", "adam") if arch_optim is None else arch_optim
-    if arch_optim not in ARCH_OPTIMS:
-        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
-    if arch_lr is None:
-        own_optim = arch_optim == protocol.get("arch_optim", "adam")
-        arch_lr = protocol["arch_lr"] if own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]
-    arch_weight_decay = protocol.get("arch_weight_decay", 1e-3) if arch_weight_decay is None else arch_weight_decay
-    if elbo not in ELBOS:
-        raise ValueError(f"unknown ELBO {elbo!r}; choose one of: {', '.join(ELBOS)}")
-    search_space = get_space(space)
-    cells_per_stage = search_space.default_cells_per_stage if cells_per_stage is None else cells_per_stage
+    spec, search_space = get_method(method), get_space(space)
+    schedule = _schedule(method, spec.protocol, epochs, warmup_epochs, progressive, partial_channels, stages)
+    config, schedule = _search_config(
+        spec.protocol,
+        search_space,
+        schedule,
+        method=method,
+        space=space,
+        dataset=dataset,
+        train_size=train_size,
+        epochs=epochs,
+        warmup_epochs=warmup_epochs,
+        partial_channels=partial_channels,
+        batch_size=batch_size,
+        seed=seed,
+        channels=channels,
+        cells_per_stage=cells_per_stage,
+        weight_lr=weight_lr,
+        weight_lr_min=weight_lr_min,
+        weight_decay=weight_decay,
+        grad_clip=grad_clip,
+        arch_optim=arch_optim,
+        arch_lr=arch_lr,
+        arch_weight_decay=arch_weight_decay,
+        elbo=elbo,
+        channels_last=channels_last,
+        method_options=method_options,
+        amp=amp,
+        compile=compile,
+        single_path=single_path,
+    )
     if benchmark is not None and search_space.name != "nb201":
         raise ValueError(f"the NB201 table only looks up nb201 cells; drop --benchmark for --space {space}")
     parse_rule(select)  # fail before the search on a malformed rule
@@ -211,37 +219,8 @@ def search(
         raise ValueError(f"select_batches must be >= 1, got {select_batches}")
     table = NB201Table(benchmark) if benchmark is not None else None
     world = join_world(distributed, device)  # rank 0 of 1 unless data-parallel
-    device, seed = world.device, world.agree(seed)
-    config = {
-        "method": method,
-        "space": space,
-        "dataset": dataset,
-        "train_size": train_size,
-        "epochs": epochs,
-        "warmup_epochs": warmup_epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "channels": channels,
-        "cells_per_stage": cells_per_stage,
-        "weight_lr": weight_lr,
-        "weight_lr_min": weight_lr_min,
-        "weight_decay": weight_decay,
-        "grad_clip": grad_clip,
-        "arch_optim": arch_optim,
-        "arch_lr": arch_lr,
-        "arch_weight_decay": arch_weight_decay,
-        "elbo": elbo,
-        "channels_last": channels_last,
-        "method_options": dict(method_options or {}),
-    }
-    if schedule is not None:
-        config["stages"] = [asdict(s) for s in schedule]
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"unknown amp {amp!r}; choose one of: {', '.join(k for k in AMP_DTYPES if k)} (or none)")
-    if amp is not None or compile:  # recorded only when used, so older checkpoints still resume
-        config.update(amp=amp, compile=compile)
-    if single_path:
-        config["single_path"] = True
+    device = world.device
+    seed = config["seed"] = world.agree(seed)
 
     data = load_dataset(dataset, data_dir, download=download)
     weights_half, arch_half = split_halves(data, size=train_size)
@@ -251,7 +230,10 @@ def search(
 
     seed_everything(seed)
     supernet = search_space.supernet(
-        channels=channels, cells_per_stage=cells_per_stage, num_classes=data.num_classes, in_channels=data.in_channels
+        channels=channels,
+        cells_per_stage=config["cells_per_stage"],
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
     ).to(device)
     if single_path and not hasattr(type(supernet), "single_path"):
         raise ValueError(f"the {space} supernet cannot sample single paths; drop single_path (--single-path)")
@@ -261,6 +243,7 @@ def search(
     model, guide = spec.build(supernet, search_space, **(method_options or {}))
     guide.to(device)
     world.broadcast_modules(model, guide)  # ranks start identical, whatever their seeds
+    c = config
     runner = Search(
         model,
         guide,
@@ -269,12 +252,12 @@ def search(
         train,
         valid,
         weight_optim=world.wrap(
-            weight_sgd(epochs, weight_lr, weight_lr_min, weight_decay=weight_decay, clip_norm=grad_clip)
+            weight_sgd(c["epochs"], weight_lr, weight_lr_min, weight_decay=c["weight_decay"], clip_norm=grad_clip)
         ),
-        arch_optim=world.wrap(arch_optimizer(arch_optim, arch_lr, arch_weight_decay, model)),
+        arch_optim=world.wrap(arch_optimizer(c["arch_optim"], c["arch_lr"], c["arch_weight_decay"], model)),
         loss=ELBOS[elbo](),
-        epochs=epochs,
-        warmup_epochs=warmup_epochs,
+        epochs=c["epochs"],
+        warmup_epochs=c["warmup_epochs"],
         stages=schedule,
         seed=seed,
         out_dir=out_dir,
@@ -287,36 +270,11 @@ def search(
     start = time.perf_counter()
     history = runner.run(resume=resume)
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
-    genotype = argmax = runner.genotype()
-    selection = None
-    if select == VALID:
-        held_out = Batches(
-            arch_half,
-            batch_size,
-            augment=False,
-            mean=train.mean,
-            std=train.std,
-            device=device,
-            seed=seed,
-            channels_last=channels_last,
-        )
-        batches = list(itertools.islice(held_out, select_batches))
-        selection = select_by_validation(model, guide, search_space, supernet, samples, batches, seed=seed)
-        genotype = selection.pop("genotype")
-    elif select != ARGMAX:
-        images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
-        selection = select_cell(
-            model,
-            guide,
-            search_space,
-            select,
-            samples,
-            images,
-            labels,
-            seed=seed,
-            channels=channels,
-            cells_per_stage=cells_per_stage,
-            num_classes=data.num_classes,
+    argmax = runner.genotype()
+    genotype, selection = argmax, None
+    if select != ARGMAX:
+        selection = _select_final(
+            select, samples, select_batches, model, guide, supernet, search_space, config, train, arch_half
         )
         genotype = selection.pop("genotype")
     result = SearchResult(
@@ -324,7 +282,7 @@ def search(
         space=space,
         dataset=dataset,
         seed=seed,
-        epochs=epochs,
+        epochs=c["epochs"],
         genotype=genotype,
         op_probabilities=named_probabilities(search_space, runner.op_probabilities()),
         benchmark=None if table is None else table.query(genotype),
@@ -337,8 +295,126 @@ def search(
         history=history,
     )
     if out_dir is not None and world.is_main:
-        path = Path(out_dir) / "result.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-        os.replace(tmp, path)
+        _write_json(result.to_json(), Path(out_dir) / "result.json")
     return result
+
+
+def _search_config(
+    protocol: Mapping,
+    search_space: SearchSpace,
+    schedule: list[Stage] | None,
+    *,
+    epochs: int | None,
+    warmup_epochs: int | None,
+    partial_channels: int | None,
+    cells_per_stage: int | None,
+    weight_decay: float | None,
+    arch_optim: str | None,
+    arch_lr: float | None,
+    arch_weight_decay: float | None,
+    elbo: str,
+    method_options: dict | None,
+    amp: str | None,
+    compile: bool,
+    single_path: bool,
+    **given,
+) -> tuple[dict, list[Stage] | None]:
+    """The search's settings as recorded in checkpoints and ``result.json``, and its stages.
+
+    The arguments of :func:`search` with ``None`` filled in from the method's ``protocol`` and the
+    space's defaults, validated; ``given`` (method, space, data and sizes, seed, ...) is recorded as is.
+    """
+    protocol_epochs = protocol.get("epochs", 50)
+    epochs = protocol_epochs if epochs is None else epochs
+    if warmup_epochs is None:  # keep the protocol's share of warm-up epochs
+        warmup_epochs = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
+    if schedule is None and partial_channels is not None:
+        schedule = [Stage(epochs, warmup_epochs, partial_channels)]
+    if schedule is not None:
+        epochs, warmup_epochs = sum(s.epochs for s in schedule), 0
+    arch_optim = protocol.get("arch_optim", "adam") if arch_optim is None else arch_optim
+    if arch_optim not in ARCH_OPTIMS:
+        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_OPTIMS)}")
+    if arch_lr is None:
+        own_optim = arch_optim == protocol.get("arch_optim", "adam")
+        arch_lr = protocol["arch_lr"] if own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]
+    if arch_weight_decay is None:
+        arch_weight_decay = protocol.get("arch_weight_decay", 1e-3)
+    if elbo not in ELBOS:
+        raise ValueError(f"unknown ELBO {elbo!r}; choose one of: {', '.join(ELBOS)}")
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"unknown amp {amp!r}; choose one of: {', '.join(k for k in AMP_DTYPES if k)} (or none)")
+    config = {
+        **given,
+        "epochs": epochs,
+        "warmup_epochs": warmup_epochs,
+        "cells_per_stage": search_space.default_cells_per_stage if cells_per_stage is None else cells_per_stage,
+        "weight_decay": protocol.get("weight_decay", 3e-4) if weight_decay is None else weight_decay,
+        "arch_optim": arch_optim,
+        "arch_lr": arch_lr,
+        "arch_weight_decay": arch_weight_decay,
+        "elbo": elbo,
+        "method_options": dict(method_options or {}),
+    }
+    # recorded only when used, so that checkpoints written before these options existed still resume
+    if schedule is not None:
+        config["stages"] = [asdict(s) for s in schedule]
+    if amp is not None or compile:
+        config.update(amp=amp, compile=compile)
+    if single_path:
+        config["single_path"] = True
+    return config, schedule
+
+
+def _select_final(
+    rule: str,
+    samples: int,
+    select_batches: int,
+    model: torch.nn.Module,
+    guide: torch.nn.Module,
+    supernet: torch.nn.Module,
+    search_space: SearchSpace,
+    config: Mapping,
+    train: Batches,
+    arch_half: ImageData,
+) -> dict:
+    """Pick the final cell among ``samples`` cells drawn from the guide by ``rule`` (``"valid"`` or
+    ``"proxy:..."``), on un-augmented images of the architecture half normalised like ``train``.
+
+    Returns :mod:`pyronas.select`'s record, with the pick under ``"genotype"``.
+    """
+    device, seed, batch_size = train.device, config["seed"], config["batch_size"]
+    if rule == VALID:
+        held_out = Batches(
+            arch_half,
+            batch_size,
+            augment=False,
+            mean=train.mean,
+            std=train.std,
+            device=device,
+            seed=seed,
+            channels_last=config["channels_last"],
+        )
+        batches = list(itertools.islice(held_out, select_batches))
+        return select_by_validation(model, guide, search_space, supernet, samples, batches, seed=seed)
+    images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
+    return select_cell(
+        model,
+        guide,
+        search_space,
+        rule,
+        samples,
+        images,
+        labels,
+        seed=seed,
+        channels=config["channels"],
+        cells_per_stage=config["cells_per_stage"],
+        num_classes=arch_half.num_classes,
+    )
+
+
+def _write_json(record: dict, path: Path) -> None:
+    """Write ``record`` to ``path`` atomically (a temporary file, then a rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
