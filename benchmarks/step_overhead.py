@@ -13,6 +13,7 @@ each and the ratio are printed.
     python benchmarks/step_overhead.py                       # NB201 C=16 N=5, batch 64, darts + drnas
     python benchmarks/step_overhead.py --throughput 64,128   # plus images/s of every registered method
     python benchmarks/step_overhead.py --no-overhead --throughput 64 --single-path   # all ops vs one path per edge
+    python benchmarks/step_overhead.py --device cuda --throughput 64,256 --single-path   # on a GPU
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ class PlainStep:
 
     def __init__(self, method: str, supernet: torch.nn.Module, arch_shape: dict[str, tuple[int, int]]):
         self.method, self.supernet = method, supernet
-        self.arch = {cell: torch.nn.Parameter(1e-3 * torch.randn(shape)) for cell, shape in arch_shape.items()}
+        device = next(supernet.parameters()).device
+        self.arch = {
+            cell: torch.nn.Parameter(1e-3 * torch.randn(shape, device=device)) for cell, shape in arch_shape.items()
+        }
         self.weights = [p for p in supernet.parameters() if p.requires_grad]
         wd = 5e-4 if method == "darts" else 3e-4
         self.weight_optim = torch.optim.SGD(self.weights, lr=0.025, momentum=0.9, weight_decay=wd)
@@ -74,6 +78,7 @@ def pyronas_step(method: str, supernet: torch.nn.Module, space) -> BilevelSVI:
     """The method's BilevelSVI with its protocol optimizers (as ``pyronas.api.search`` builds them)."""
     spec = get_method(method)
     model, guide = spec.build(supernet, space)
+    guide.to(next(supernet.parameters()).device)
     protocol = spec.protocol
     weight_optim = weight_sgd(1, weight_decay=protocol.get("weight_decay", 3e-4))
     arch_name = protocol.get("arch_optim", "adam")
@@ -83,20 +88,33 @@ def pyronas_step(method: str, supernet: torch.nn.Module, space) -> BilevelSVI:
     return BilevelSVI(model, guide, supernet, weight_optim, arch_optim)
 
 
-def batch(size: int, channels_last: bool, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.randn(size, 3, 32, 32, generator=generator)
-    if channels_last:
+def batch(size: int, args, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.randn(size, 3, 32, 32, generator=generator).to(args.device)
+    if args.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    return images, torch.randint(0, 10, (size,), generator=generator)
+    return images, torch.randint(0, 10, (size,), generator=generator).to(args.device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def timed(step, images, labels, n: int) -> list[float]:
+    """Wall time of ``n`` calls of ``step``, each ended by a device synchronisation."""
     times = []
     for _ in range(n):
+        _sync(images.device)
         start = time.perf_counter()
         step(images, labels)
+        _sync(images.device)
         times.append(time.perf_counter() - start)
     return times
+
+
+def new_supernet(space, args) -> torch.nn.Module:
+    supernet = space.supernet(channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+    return supernet.to(args.device, memory_format=torch.channels_last if args.channels_last else torch.preserve_format)
 
 
 def overhead(args, space, images, labels) -> None:
@@ -106,7 +124,7 @@ def overhead(args, space, images, labels) -> None:
     for method in PLAIN_METHODS:
         pyro.clear_param_store()
         torch.manual_seed(0)
-        supernet = space.supernet(channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+        supernet = new_supernet(space, args)
         plain = PlainStep(method, copy.deepcopy(supernet), space.arch_shape)
         svi = pyronas_step(method, supernet, space)
 
@@ -133,11 +151,11 @@ def throughput(args, space, sizes: list[int], generator) -> None:
     print("| --- | --- | --- | --- | --- |")
     for method in sorted(METHODS):
         for size in sizes:
-            images, labels = batch(size, args.channels_last, generator)
+            images, labels = batch(size, args, generator)
             for single_path in (False, True) if args.single_path else (False,):
                 pyro.clear_param_store()
                 torch.manual_seed(0)
-                supernet = space.supernet(channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+                supernet = new_supernet(space, args)
                 supernet.single_path = single_path
                 svi = pyronas_step(method, supernet, space)
 
@@ -163,12 +181,15 @@ def main() -> None:
     p.add_argument("--throughput", default="", help="comma-separated batch sizes for the per-method throughput")
     p.add_argument("--no-overhead", action="store_true")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--device", default="cpu")
     p.add_argument("--single-path", action="store_true", help="throughput also with one sampled op per edge")
     args = p.parse_args()
-    print(f"torch {torch.__version__}, pyro {pyro.__version__}, {torch.get_num_threads()} threads, CPU")
+    cuda = torch.device(args.device).type == "cuda"
+    where = torch.cuda.get_device_name() if cuda else "CPU"
+    print(f"torch {torch.__version__}, pyro {pyro.__version__}, {torch.get_num_threads()} threads, {where}")
     space = get_space("nb201")
     generator = torch.Generator().manual_seed(1)
-    images, labels = batch(args.batch_size, args.channels_last, generator)
+    images, labels = batch(args.batch_size, args, generator)
     if not args.no_overhead:
         overhead(args, space, images, labels)
     if args.throughput:

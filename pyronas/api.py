@@ -179,7 +179,7 @@ def search(
     supernet, in place), ``elbo="device"`` (no host-device sync per step; the loss is checked once per
     epoch), ``single_path`` (each training forward computes one op per edge and cell, drawn in proportion
     to the mixing weights' magnitudes and reweighted so that the edge's output and gradient are unbiased,
-    :mod:`pyronas.nn.single_path`). Data always live on ``device`` and are augmented there.
+    :mod:`pyronas.nn.single_path`; not with ``compile``). Data always live on ``device`` and are augmented there.
     """
     spec, search_space = get_method(method), get_space(space)
     schedule = _schedule(method, spec.protocol, epochs, warmup_epochs, progressive, partial_channels, stages)
@@ -344,6 +344,8 @@ def _search_config(
         raise ValueError(f"unknown ELBO {elbo!r}; choose one of: {', '.join(ELBOS)}")
     if amp not in AMP_DTYPES:
         raise ValueError(f"unknown amp {amp!r}; choose one of: {', '.join(k for k in AMP_DTYPES if k)} (or none)")
+    if compile and single_path:
+        raise ValueError("compile and single_path do not combine (every drawn path would be a new graph); drop one")
     config = {
         **given,
         "epochs": epochs,

@@ -234,3 +234,8 @@ def test_single_path_search_learns_and_reproduces(method, space):
     dense = search(method, **dict(kwargs, single_path=False))
     assert "single_path" not in dense.config
     assert dense.history[0]["train_loss_steps"] != a.history[0]["train_loss_steps"]
+
+
+def test_single_path_refuses_compile():
+    with pytest.raises(ValueError, match="compile and single_path do not combine"):
+        search("drnas", epochs=1, single_path=True, compile=True, **TINY)
