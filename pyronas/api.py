@@ -266,6 +266,7 @@ def search(
         progress=progress and world.is_main,
         write=world.is_main,
         amp=AMP_DTYPES[amp],
+        average=world.average_ if world.distributed else None,
     )
     start = time.perf_counter()
     history = runner.run(resume=resume)

@@ -150,6 +150,11 @@ class World:
         with torch.no_grad():
             broadcast_(tensors.values())
 
+    def average_(self, tensors: list[torch.Tensor]) -> None:
+        """Replace ``tensors`` (same shapes and order on every rank) by their means over the ranks."""
+        if self.distributed:
+            all_reduce_mean_(tensors)
+
     def wrap(self, optim: PyroOptim) -> PyroOptim:
         """``optim`` with gradients averaged across ranks (:class:`AllReduce`); unchanged for one process."""
         return AllReduce(optim) if self.distributed else optim

@@ -67,6 +67,9 @@ class Search:
         write: write ``log.jsonl`` and ``checkpoint.pt`` to ``out_dir`` (``False`` on all but rank 0 of a
             data-parallel search, which only read the checkpoint to resume).
         amp: autocast dtype of the steps (e.g. ``torch.bfloat16`` on a GPU); ``None``, the default, is full precision.
+        average: in a data-parallel search, a function that replaces a list of tensors in place by their
+            means over the processes (:meth:`pyronas.infer.distributed.World.average_`); the logged
+            losses and accuracies are then those of the global batches, the same on every rank.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Search:
         progress: bool = True,
         write: bool = True,
         amp: torch.dtype | None = None,
+        average: Callable[[list[torch.Tensor]], None] | None = None,
     ):
         if stages is None:
             if epochs is None or epochs < 1:
@@ -114,6 +118,7 @@ class Search:
         self.benchmark = benchmark
         self.config = dict(config or {})
         self.progress, self.write = progress, write
+        self.average = average
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
 
@@ -265,6 +270,8 @@ class Search:
             if any(torch.is_tensor(v) for v in losses[group]):  # float losses were checked at their step
                 for value in values:
                     self._check(value, group, epoch)
+        if self.average is not None:
+            step_losses, correct, seen = self._global(step_losses, correct, seen)
         lr = getattr(self.svi.weight_optim, "lr", None)
         step_schedule = getattr(self.svi.weight_optim, "step", None)
         if callable(step_schedule):
@@ -290,6 +297,24 @@ class Search:
             record["benchmark"] = self.benchmark.accuracies(genotype)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
         return record
+
+    def _global(self, step_losses: dict, correct: dict, seen: dict) -> tuple[dict, dict, dict]:
+        """The epoch's per-step losses and counts over all processes (one collective).
+
+        Shards are equal, so the mean of the processes' batch-mean losses is the global batch's mean loss;
+        counts are averaged too, which keeps their ratio, the accuracy.
+        """
+        groups = list(step_losses)
+        device = self.train.device
+        losses = [torch.tensor(step_losses[g], dtype=torch.float64, device=device) for g in groups]
+        counts = torch.tensor([float(correct[g]) for g in groups] + [float(seen[g]) for g in groups], device=device)
+        self.average([*losses, counts])
+        counts = counts.tolist()
+        return (
+            {g: t.tolist() for g, t in zip(groups, losses)},
+            dict(zip(groups, counts[: len(groups)])),
+            dict(zip(groups, counts[len(groups) :])),
+        )
 
     @staticmethod
     def _check(loss: float, group: str, epoch: int) -> None:

@@ -55,9 +55,16 @@ def _params() -> dict[str, torch.Tensor]:
 
 
 def _snapshot(result, initial: list[dict]) -> dict:
-    """Parameters at the start and end of the last search, its cell and this rank's per-step losses."""
+    """Parameters at the start and end of the last search, its cell and its logged per-step losses and accuracies."""
     steps = [(r["train_loss_steps"], r["valid_loss_steps"]) for r in result.history]
-    return {"initial": initial[-1], "params": _params(), "genotype": result.genotype, "steps": steps}
+    accuracies = [(r["train_acc"], r["valid_acc"]) for r in result.history]
+    return {
+        "initial": initial[-1],
+        "params": _params(),
+        "genotype": result.genotype,
+        "steps": steps,
+        "accuracies": accuracies,
+    }
 
 
 class _Interrupt(KeyboardInterrupt):
@@ -142,7 +149,8 @@ def test_ranks_hold_identical_parameters_and_cell(ranks, method):
     for name, value in zero[method]["params"].items():
         assert torch.equal(value, one[method]["params"][name]), name
     assert zero[method]["genotype"] == one[method]["genotype"]
-    assert zero[method]["steps"] != one[method]["steps"], "the ranks saw different shards"
+    assert zero[method]["steps"] == one[method]["steps"], "every rank logs the global batches' losses"
+    assert zero[method]["accuracies"] == one[method]["accuracies"]
 
 
 @pytest.mark.parametrize("method", CASES)
@@ -154,10 +162,13 @@ def test_two_ranks_equal_one_process_with_the_global_batch(ranks, method):
     assert zero[method]["genotype"] == single["genotype"]
     moved = max((v - single["initial"][k]).abs().max().item() for k, v in single["params"].items() if "arch" in k)
     assert moved > 1e-3, "the architecture moved far beyond the tolerance"
-    # per step, the mean of the two shards' mean losses is the global batch's mean loss
-    for (t0, v0), (t1, v1), (t, v) in zip(zero[method]["steps"], one[method]["steps"], single["steps"]):
-        assert torch.allclose(torch.tensor(t0) / 2 + torch.tensor(t1) / 2, torch.tensor(t), atol=1e-5)
-        assert torch.allclose(torch.tensor(v0) / 2 + torch.tensor(v1) / 2, torch.tensor(v), atol=1e-5)
+    # the logged per-step losses and the epochs' accuracies are the global batches'
+    assert len(zero[method]["steps"]) == len(single["steps"]) == CASES[method]["epochs"]
+    for (t0, v0), (t, v) in zip(zero[method]["steps"], single["steps"]):
+        assert len(t0) == len(t) and torch.allclose(torch.tensor(t0), torch.tensor(t), atol=1e-5)
+        assert len(v0) == len(v) and torch.allclose(torch.tensor(v0), torch.tensor(v), atol=1e-5)
+    for (t0, v0), (t, v) in zip(zero[method]["accuracies"], single["accuracies"]):
+        assert t0 == pytest.approx(t) and v0 == pytest.approx(v)
 
 
 def test_only_rank_zero_writes(ranks):
