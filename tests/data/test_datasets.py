@@ -1,4 +1,6 @@
+import hashlib
 import io
+import pickle
 import zipfile
 
 import numpy as np
@@ -6,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pyronas.data import DataError, load_dataset, load_digits, load_image_folder, split_halves
+from pyronas.data import DataError, load_dataset, load_digits, load_image_folder, load_test_split, split_halves
 
 
 def _write_images(root, classes=("cat", "dog"), per_class=3, size=6):
@@ -70,3 +72,45 @@ def test_split_halves_is_disjoint_and_fixed():
     assert torch.equal(a.images, a2.images)
     small, _ = split_halves(data, size=100)
     assert len(small) == 100 and torch.equal(small.images, a.images[:100])
+
+
+def _write_cifar10(root, monkeypatch) -> dict[str, np.ndarray]:
+    """A tiny CIFAR-10 in torchvision's extracted layout (``cifar-10-batches-py``), checksums registered."""
+    from torchvision.datasets import CIFAR10
+
+    folder = root / CIFAR10.base_folder
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = {}
+
+    def write(name, record) -> list[str]:
+        path = folder / name
+        path.write_bytes(pickle.dumps(record))
+        return [name, hashlib.md5(path.read_bytes()).hexdigest()]
+
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    listed = []
+    for name in names:
+        data = rng.integers(0, 256, (2, 3 * 32 * 32), dtype=np.uint8)  # rows: 1024 red, 1024 green, 1024 blue
+        labels = rng.integers(0, 10, 2).tolist()
+        rows[name] = (data, labels)
+        listed.append(write(name, {"data": data, "labels": labels}))
+    classes = [f"class{i}" for i in range(10)]
+    _, meta_md5 = write("batches.meta", {"label_names": classes})
+    monkeypatch.setattr(CIFAR10, "train_list", listed[:5])
+    monkeypatch.setattr(CIFAR10, "test_list", listed[5:])
+    monkeypatch.setattr(CIFAR10, "meta", dict(CIFAR10.meta, md5=meta_md5))
+    return rows
+
+
+def test_cifar10_from_torchvisions_layout(tmp_path, monkeypatch):
+    """The offline half of the torchvision path: an extracted CIFAR-10 folder is read as NCHW uint8."""
+    rows = _write_cifar10(tmp_path, monkeypatch)
+    train = load_dataset("cifar10", tmp_path)
+    expected = np.concatenate([rows[f"data_batch_{i}"][0] for i in range(1, 6)]).reshape(-1, 3, 32, 32)
+    assert train.images.dtype == torch.uint8 and train.images.shape == (10, 3, 32, 32)
+    assert torch.equal(train.images, torch.from_numpy(expected))
+    assert train.labels.tolist() == sum((rows[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert train.num_classes == 10 and train.classes[3] == "class3" and train.flip
+    test = load_test_split("cifar10", tmp_path)
+    assert torch.equal(test.images, torch.from_numpy(rows["test_batch"][0].reshape(-1, 3, 32, 32)))
