@@ -43,7 +43,7 @@ class GroupedOptim(PyroOptim):
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler = None
         self._names: list[str] = []
-        self._seen: set[torch.Tensor] = set()
+        self._seen: dict[torch.Tensor, int] = {}  # parameter -> its position in the optimizer (name order)
         self._pending: dict | None = None
 
     def __call__(self, params: Iterable[torch.Tensor], *args, **kwargs) -> None:
@@ -51,6 +51,9 @@ class GroupedOptim(PyroOptim):
         new = [p for p in params if p not in self._seen]
         if new:
             self._add(new)
+        # SVI hands over a set, ordered by memory address; a fixed order makes the clipped norm's rounding,
+        # hence the whole search, the same in every run
+        params.sort(key=self._seen.__getitem__)
         if self.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
         self.optimizer.step(*args, **kwargs)
@@ -62,7 +65,8 @@ class GroupedOptim(PyroOptim):
             key=lambda item: item[0],
         )
         self._names.extend(name for name, _ in named)
-        self._seen.update(p for _, p in named)
+        for _, p in named:
+            self._seen[p] = len(self._seen)
         tensors = [p for _, p in named]
         if self.optimizer is None:
             self.optimizer = self.pt_optim_constructor(tensors, **self.pt_optim_args)
@@ -123,7 +127,7 @@ class GroupedOptim(PyroOptim):
         checkpoint, so a search that swaps parameters and one resumed after the swap step alike.
         """
         state = self.get_state()
-        self.optimizer, self.scheduler, self._names, self._seen = None, None, [], set()
+        self.optimizer, self.scheduler, self._names, self._seen = None, None, [], {}
         self._pending = _replace_in_state(state, params, carry) if state else None
 
 

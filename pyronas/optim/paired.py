@@ -114,7 +114,8 @@ class NGVI(GroupedOptim):
             constraint = store._constraints.get(scale, constraints.real)
             groups.append({"params": [loc_t, scale_t], "scale_constraint": constraint})
             self._names.extend([loc, scale])
-            self._seen.update([loc_t, scale_t])
+            for t in (loc_t, scale_t):
+                self._seen[t] = len(self._seen)
         if self.optimizer is None:
             self.optimizer = self.pt_optim_constructor(groups, **self.pt_optim_args)
         else:

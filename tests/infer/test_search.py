@@ -96,6 +96,26 @@ def test_seed_reproduces_and_differs():
     assert a.op_probabilities != c.op_probabilities
 
 
+def test_seed_reproduces_bitwise_across_processes(tmp_path):
+    """Two processes (different memory addresses, so different set orders inside SVI) log the same losses.
+
+    The tiny gradient clip keeps clipping, whose norm sums over parameters, active in every step.
+    """
+    logs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        code = (
+            "from pyronas.api import search; "
+            f"search('drnas', epochs=2, warmup_epochs=0, arch_lr=0.05, out_dir={str(out)!r}, grad_clip=0.01, "
+            "dataset='digits', train_size=64, batch_size=32, channels=4, cells_per_stage=1, progress=False)"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        logs.append([json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()])
+    for ra, rb in zip(*logs):
+        assert ra["train_loss_steps"] == rb["train_loss_steps"] and ra["valid_loss_steps"] == rb["valid_loss_steps"]
+        assert ra["op_probabilities"] == rb["op_probabilities"]
+
+
 def test_nan_loss_is_reported_and_checkpoint_kept(tmp_path, monkeypatch):
     search("darts", epochs=1, out_dir=tmp_path, **TINY)
     saved = (tmp_path / "checkpoint.pt").read_bytes()

@@ -54,3 +54,21 @@ def test_state_round_trip_by_name():
     opt([ua, ub])
     assert torch.allclose(ua.detach() - before, restored_step)
     assert fresh.optimizer.state_dict()["state"][0]["step"] == 4
+
+
+def test_a_step_does_not_depend_on_the_order_of_the_parameters():
+    """SVI hands parameters over as a set, ordered by memory address; the clipped step must not change with it."""
+    generator = torch.Generator().manual_seed(0)
+    values = [torch.randn(n, generator=generator) for n in range(1, 80)]
+    grads = [1e3 * torch.randn(n, generator=generator) for n in range(1, 80)]  # large: clipping is active
+    orders = [list(range(len(values))), list(reversed(range(len(values)))), torch.randperm(len(values)).tolist()]
+    results = []
+    for order in orders:
+        pyro.clear_param_store()
+        params = [pyro.param(f"w{i:02d}", v.clone()).unconstrained() for i, v in enumerate(values)]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        optim = weight_sgd(1, clip_norm=5.0)
+        optim([params[i] for i in order])
+        results.append(torch.cat([p.detach().reshape(-1) for p in params]))
+    assert all(torch.equal(results[0], r) for r in results[1:])
