@@ -5,7 +5,8 @@ Configurations on the NB201 supernet (C=16, N=5, batch 64, 32x32 RGB, CPU):
 - ``K=1``: the full supernet (every edge's ops see all channels, all 5 ops);
 - ``K=4``: stage 1 of progressive learning (1/4 of the channels through the mixed ops, all ops);
 - ``K=2, top-3``: stage 2 (1/2 of the channels, each edge pruned to 3 ops). The kept ops are the
-  three that cost memory (``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``): the worst case.
+  three that cost memory (``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``): the worst case;
+- ``K=1, single path``: the full supernet computing one drawn op per edge (``--single-path``).
 
 Each configuration runs in a fresh subprocess. It builds the supernet, DrNAS model+guide and the
 protocol's optimizers, takes one warm-up step (optimizer state and gradient buffers now exist),
@@ -28,7 +29,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFIGS = {"K=1": (1, False), "K=4": (4, False), "K=2, top-3": (2, True)}
+# name: (partial channels, pruned to the heavy ops, single-path sampling)
+CONFIGS = {
+    "K=1": (1, False, False),
+    "K=4": (4, False, False),
+    "K=2, top-3": (2, True, False),
+    "K=1, single path": (1, False, True),
+}
 HEAVY_OPS = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 COMMAND = "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/memory_progressive.py"
 
@@ -50,7 +57,7 @@ def measure(name: str, channels: int, cells: int, batch: int, size: int) -> dict
     from pyronas.registry import get_method
     from pyronas.spaces import get_space
 
-    partial_channels, pruned = CONFIGS[name]
+    partial_channels, pruned, single_path = CONFIGS[name]
     torch.manual_seed(0)
     space = get_space("nb201")
     supernet = NB201Supernet(channels, cells, 10, 3, partial_channels=partial_channels)
@@ -59,6 +66,7 @@ def measure(name: str, channels: int, cells: int, batch: int, size: int) -> dict
         keep = torch.tensor([op in HEAVY_OPS for op in space.ops]).expand(len(space.edge_names), -1)
         for part in (supernet, model, guide):
             part.prune({"cell": keep})
+    supernet.single_path = single_path
     svi = BilevelSVI(model, guide, supernet, weight_sgd(100), arch_adam())
     images, labels = torch.randn(batch, 3, size, size), torch.randint(0, 10, (batch,))
 
