@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 from pyronas.benchmarks import NB201Table
 from pyronas.data import Batches, ImageData, load_dataset, split_halves
 from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
+from pyronas.infer.checkpoint import save_json
 from pyronas.infer.distributed import join_world
 from pyronas.infer.stages import Stage, scale_stages
 from pyronas.optim import NGVI, arch_adam, weight_sgd
@@ -296,7 +296,7 @@ def search(
         history=history,
     )
     if out_dir is not None and world.is_main:
-        _write_json(result.to_json(), Path(out_dir) / "result.json")
+        save_json(result.to_json(), Path(out_dir) / "result.json")
     return result
 
 
@@ -414,10 +414,3 @@ def _select_final(
         cells_per_stage=config["cells_per_stage"],
         num_classes=arch_half.num_classes,
     )
-
-
-def _write_json(record: dict, path: Path) -> None:
-    """Write ``record`` to ``path`` atomically (a temporary file, then a rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from pyronas.data import Batches, DataError, ImageData, load_dataset, load_test_split
 from pyronas.data.cutout import cutout as cut_out
 from pyronas.infer import seed_everything
-from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
 from pyronas.spaces import get_space
 
 CHECKPOINT = "checkpoint.pt"
@@ -274,9 +274,7 @@ def train(
         history=history,
     )
     if out is not None:
-        tmp = out / (RESULT + ".tmp")
-        tmp.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-        os.replace(tmp, out / RESULT)
+        save_json(result.to_json(), out / RESULT)
     return result
 
 

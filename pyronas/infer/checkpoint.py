@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,14 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_json(record: dict, path: str | os.PathLike) -> None:
+    """Write ``record`` as indented JSON to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

@@ -141,8 +141,7 @@ class DARTSSupernet(_Stack):
                 )
         paths = {cell: iter(()) for cell in CELL_TYPES}
         if self.single_path and self.training:
-            reduce = sum(c.reduce for c in self.cells)
-            counts = {"normal": len(self.cells) - reduce, "reduce": reduce}
+            counts = {"normal": len(self.cells) - len(self.reductions), "reduce": len(self.reductions)}
             paths = {cell: iter(draw_paths(weights[cell], n)) for cell, n in counts.items()}
         s0 = s1 = self.stem(x)
         for cell in self.cells:

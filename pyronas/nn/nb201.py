@@ -230,8 +230,7 @@ class NB201Supernet(_Skeleton):
         if weights.shape != (len(EDGES), len(OPS)):
             raise ValueError(f"NB201 mixing weights must have shape [6, 5], got {list(weights.shape)}")
         x = self.stem(x)
-        search_cells = [layer for layer in self.cells if isinstance(layer, NB201SearchCell)]
-        paths = iter(draw_paths(weights, len(search_cells)) if self.single_path and self.training else [])
+        paths = iter(draw_paths(weights, len(self.mixed_ops())) if self.single_path and self.training else [])
         for layer in self.cells:
             x = layer(x, weights, next(paths, None)) if isinstance(layer, NB201SearchCell) else layer(x)
         return self._head(x)
