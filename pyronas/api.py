@@ -114,6 +114,7 @@ def search(
     *,
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
+    image_size: int | None = None,
     train_size: int | None = None,
     epochs: int | None = None,
     warmup_epochs: int | None = None,
@@ -152,7 +153,9 @@ def search(
     ``epochs``, ``weight_decay`` and ``arch_optim`` (``"adam"`` or ``"ngvi"``) default to the method's
     protocol, ``arch_lr`` and ``arch_weight_decay`` to the protocol's (``arch_lr`` only while the protocol's optimizer
     is used), else the optimizer's default and 1e-3, ``warmup_epochs`` to the protocol's share of ``epochs``,
-    ``cells_per_stage`` to the space's ``default_cells_per_stage``; ``benchmark`` (the NB201 table) needs nb201. With
+    ``cells_per_stage`` to the space's ``default_cells_per_stage``; ``image_size`` resamples the images to
+    ``image_size x image_size`` pixels (e.g. 16, the resolution of NB201's ImageNet16-120);
+    ``benchmark`` (the NB201 table) needs nb201. With
     ``out_dir`` the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and
     ``result.json``; ``resume`` continues from the checkpoint there. ``select="proxy:NAME"`` (or
     ``"proxy:A+B"``, a rank-sum) draws ``samples`` cells from the learned distribution after the
@@ -211,6 +214,7 @@ def search(
         amp=amp,
         compile=compile,
         single_path=single_path,
+        image_size=image_size,
     )
     if benchmark is not None and search_space.name != "nb201":
         raise ValueError(f"the NB201 table only looks up nb201 cells; drop --benchmark for --space {space}")
@@ -222,7 +226,7 @@ def search(
     device = world.device
     seed = config["seed"] = world.agree(seed)
 
-    data = load_dataset(dataset, data_dir, download=download)
+    data = load_dataset(dataset, data_dir, download=download, image_size=image_size)
     weights_half, arch_half = split_halves(data, size=train_size)
     shard = dict(rank=world.rank, world_size=world.size, channels_last=channels_last)
     train = Batches(weights_half, batch_size, device=device, seed=seed, **shard)
@@ -318,6 +322,7 @@ def _search_config(
     amp: str | None,
     compile: bool,
     single_path: bool,
+    image_size: int | None,
     **given,
 ) -> tuple[dict, list[Stage] | None]:
     """The search's settings as recorded in checkpoints and ``result.json``, and its stages.
@@ -366,6 +371,8 @@ def _search_config(
         config.update(amp=amp, compile=compile)
     if single_path:
         config["single_path"] = True
+    if image_size is not None:
+        config["image_size"] = image_size
     return config, schedule
 
 

@@ -40,6 +40,9 @@ def _search_parser(sub) -> None:
     )
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-dir")
     p.add_argument("--train-size", type=int, default=None, help="images per half of the split (default: all)")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="resample images to N x N pixels (default: as stored)"
+    )
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the method's protocol; 20 on digits)")
     p.add_argument(
         "--warmup-epochs",
@@ -149,6 +152,7 @@ def cmd_search(args) -> int:
         args.dataset,
         data_dir=args.data_dir,
         download=args.download,
+        image_size=args.image_size,
         train_size=args.train_size,
         epochs=args.epochs if args.epochs is not None else demo.get("epochs"),
         warmup_epochs=args.warmup_epochs,
@@ -236,6 +240,9 @@ def _train_parser(sub) -> None:
     )
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR into --data-dir")
     p.add_argument("--train-size", type=int, default=None, help="training images (a seeded subset; default: all)")
+    p.add_argument(
+        "--image-size", type=int, default=None, help="resample images to N x N pixels (default: as stored)"
+    )
     p.add_argument("--test-size", type=int, default=None, help="test images (a seeded subset; default: all)")
     p.add_argument("--epochs", type=int, default=default["epochs"])
     p.add_argument("--batch-size", type=int, default=default["batch_size"])
@@ -273,6 +280,7 @@ def cmd_train(args) -> int:
         args.dataset,
         data_dir=args.data_dir,
         download=args.download,
+        image_size=args.image_size,
         train_size=args.train_size,
         test_size=args.test_size,
         epochs=args.epochs,

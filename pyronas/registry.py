@@ -91,9 +91,10 @@ register(
         "drnas",
         "pyronas.models.drnas:DrNASModel",
         "pyronas.guides.drnas:DrNASGuide",
+        # the plain NB201 search has no warm-up (official train_search.py); the progressive one has 10 epochs per stage
         protocol={
             "epochs": 100,
-            "warmup_epochs": 10,
+            "warmup_epochs": 0,
             "weight_decay": 3e-4,
             # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
             "stages": (

@@ -138,6 +138,7 @@ def train(
     *,
     data_dir: str | os.PathLike | None = None,
     download: bool = False,
+    image_size: int | None = None,
     train_size: int | None = None,
     test_size: int | None = None,
     epochs: int = 600,
@@ -163,7 +164,8 @@ def train(
     ``train_size`` / ``test_size`` keep a seeded random subset of the training / test split (for
     short runs). The test split is CIFAR's, or for ``folder`` data the sibling whose name has
     ``train`` replaced by ``test`` (``cifar10-train-jpeg.zip`` -> ``cifar10-test-jpeg.zip``);
-    ``test_acc`` is ``None`` without one. ``max_steps`` stops this call after that many optimizer
+    ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits to that many pixels a side.
+    ``max_steps`` stops this call after that many optimizer
     steps (a smoke run); a partly run epoch is evaluated and logged (``"partial": true``) but not
     checkpointed, so ``resume`` runs it again in full.
     """
@@ -191,8 +193,10 @@ def train(
         "seed": seed,
     }
 
-    data = _subset(load_dataset(dataset, data_dir, download=download), train_size, seed)
-    test = load_test_split(dataset, data_dir, download=download)
+    if image_size is not None:  # recorded only when used, so earlier checkpoints still resume
+        config["image_size"] = image_size
+    data = _subset(load_dataset(dataset, data_dir, download=download, image_size=image_size), train_size, seed)
+    test = load_test_split(dataset, data_dir, download=download, image_size=image_size)
     if test is not None and test.classes != data.classes:
         raise DataError(f"the test split of {dataset} has other classes than its training split")
     test = None if test is None else _subset(test, test_size, seed)

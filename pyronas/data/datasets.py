@@ -57,6 +57,15 @@ class ImageData:
         """The images at ``index`` (a 1-d index tensor)."""
         return ImageData(self.images[index], self.labels[index], self.classes, self.name, self.flip)
 
+    def resized(self, size: int) -> ImageData:
+        """The images resampled to ``size x size`` (bilinear, antialiased when shrinking); ``self`` if already so."""
+        if self.images.shape[-2:] == (size, size):
+            return self
+        images = torch.nn.functional.interpolate(
+            self.images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+        return ImageData(images.round().clamp(0, 255).to(torch.uint8), self.labels, self.classes, self.name, self.flip)
+
 
 def load_digits() -> ImageData:
     """scikit-learn's 1,797 handwritten digits, 8x8 grey levels scaled to 0..255 (embedded data)."""
@@ -171,12 +180,19 @@ def load_dataset(
     download: bool = False,
     image_size: int | None = None,
 ) -> ImageData:
-    """Load a data set by name: ``digits``, ``cifar10``, ``cifar100`` or ``folder``."""
+    """Load a data set by name: ``digits``, ``cifar10``, ``cifar100`` or ``folder``.
+
+    ``image_size`` resamples every image to ``image_size x image_size`` (a folder's when decoding, once, cached).
+    """
+    if image_size is not None and image_size < 1:
+        raise DataError(f"image size must be >= 1 pixel, got {image_size}")
     if name == "digits":
-        return load_digits()
+        data = load_digits()
+        return data if image_size is None else data.resized(image_size)
     if name in ("cifar10", "cifar100"):
         root = data_dir if data_dir is not None else Path.home() / ".cache" / "pyronas" / "torchvision"
-        return load_cifar(name, root, train=train, download=download)
+        data = load_cifar(name, root, train=train, download=download)
+        return data if image_size is None else data.resized(image_size)
     if name == "folder":
         if data_dir is None:
             raise DataError("--dataset folder needs --data-dir: an ImageFolder folder or a zip of one")

@@ -114,3 +114,14 @@ def test_cifar10_from_torchvisions_layout(tmp_path, monkeypatch):
     assert train.num_classes == 10 and train.classes[3] == "class3" and train.flip
     test = load_test_split("cifar10", tmp_path)
     assert torch.equal(test.images, torch.from_numpy(rows["test_batch"][0].reshape(-1, 3, 32, 32)))
+
+
+def test_image_size_resamples_embedded_data():
+    data = load_dataset("digits", image_size=16)
+    assert data.images.shape[1:] == (1, 16, 16) and data.images.dtype == torch.uint8
+    original = load_dataset("digits")
+    # a flat image stays flat; the mean grey level is kept up to rounding
+    assert abs(float(data.images.float().mean()) - float(original.images.float().mean())) < 1.0
+    assert load_dataset("digits", image_size=8).images.equal(original.images)
+    with pytest.raises(DataError, match="image size"):
+        load_dataset("digits", image_size=0)
