@@ -51,3 +51,17 @@ class BaLeNASModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())
+
+
+# -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --
+from pyronas.guides.balenas import BaLeNASGuide  # noqa: E402
+
+from pyronas.registry import MethodSpec  # noqa: E402
+
+SPEC = MethodSpec(
+    "balenas",
+    BaLeNASModel,
+    BaLeNASGuide,
+    protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 3e-4, "arch_optim": "ngvi"},
+    description="BaLeNAS: Gaussian op logits, mean-field Normal guide fitted by NGVI (Bayesian learning rule)",
+)

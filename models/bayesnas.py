@@ -90,3 +90,24 @@ class BayesNASModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())
+
+
+# -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --
+from pyronas.guides.bayesnas import BayesNASGuide  # noqa: E402
+
+from pyronas.registry import MethodSpec  # noqa: E402
+
+SPEC = MethodSpec(
+    "bayesnas",
+    BayesNASModel,
+    BayesNASGuide,
+    protocol={
+        "epochs": 1,
+        "warmup_epochs": 0,
+        "weight_decay": 3e-4,
+        "arch_optim": "adam",
+        "arch_lr": 0.05,
+        "arch_weight_decay": 0.0,
+    },
+    description="BayesNAS: Gaussian op and edge gates under hierarchical ARD priors (one epoch), compression",
+)

@@ -37,3 +37,17 @@ class DARTSModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())
+
+
+# -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --
+from pyronas.guides.darts import DARTSGuide  # noqa: E402
+
+from pyronas.registry import MethodSpec  # noqa: E402
+
+SPEC = MethodSpec(
+    "darts",
+    DARTSModel,
+    DARTSGuide,
+    protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 5e-4},
+    description="DARTS: flat prior on op logits, Delta guide (MAP), the point-estimate baseline",
+)

@@ -66,3 +66,27 @@ class DrNASModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())
+
+
+# -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --
+from pyronas.guides.drnas import DrNASGuide  # noqa: E402
+
+from pyronas.registry import MethodSpec  # noqa: E402
+
+# the plain NB201 search has no warm-up (official train_search.py); the progressive one has 10 epochs per stage
+SPEC = MethodSpec(
+    "drnas",
+    DrNASModel,
+    DrNASGuide,
+    protocol={
+        "epochs": 100,
+        "warmup_epochs": 0,
+        "weight_decay": 3e-4,
+        # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
+        "stages": (
+            {"epochs": 50, "warmup_epochs": 10, "partial_channels": 4},
+            {"epochs": 50, "warmup_epochs": 10, "partial_channels": 2, "keep_ops": 3},
+        ),
+    },
+    description="DrNAS: Dirichlet mixing weights per edge, pathwise gradients",
+)

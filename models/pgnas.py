@@ -119,3 +119,19 @@ class PGNASModel(torch.nn.Module):
         logits = classify(self.supernet, images, labels, gates)
         pyro.factor("arch.weight_prior", self.weight_prior(gates))
         return logits
+
+
+# -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --
+from pyronas.guides.pgnas import PGNASGuide  # noqa: E402
+
+from pyronas.registry import MethodSpec  # noqa: E402
+
+# weight decay 0: the KL's slab prior is the weight decay (l^2 / N = 3e-4 on kept ops and ungated weights)
+SPEC = MethodSpec(
+    "pgnas",
+    PGNASModel,
+    PGNASGuide,
+    protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 0.0},
+    description="PGNAS: relaxed-Bernoulli keep-gates per op (variational dropout); paper: --select valid "
+    "--samples 1500",
+)

@@ -1,18 +1,26 @@
 """Registry of search methods: a name -> the model and guide classes and the method's protocol.
 
-Methods live in ``models/<name>.py`` and ``guides/<name>.py`` (installed as ``pyronas.models``
-and ``pyronas.guides``); the registry only names them, so the engine never imports a method.
+A method exports a :class:`MethodSpec` next to its code (``models/<name>.py`` ends with ``SPEC = ...``)
+and is found as a plugin: through the ``pyronas.methods`` entry-point group of any installed package
+(``gumbel = "my_package.gumbel:SPEC"``), the modules of ``pyronas.models``, or :func:`register` in the
+running process. The engine never imports a method by name. The contract a pair must meet is
+:mod:`pyronas.infer.contract`.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
+import pkgutil
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from torch import nn
 
 from pyronas.spaces import SearchSpace
+
+ENTRY_POINTS = "pyronas.methods"
 
 
 @dataclass(frozen=True)
@@ -20,22 +28,25 @@ class MethodSpec:
     """How to build one method.
 
     Attributes:
-        name: registry key.
-        model, guide: ``"module:Class"`` paths of the model and guide classes.
+        name: registry key (``--method``).
+        model, guide: the model and guide classes, or their ``"module:Class"`` paths.
         protocol: defaults of the search loop for this method (``epochs``, ``warmup_epochs``,
-            ``weight_decay``, ...), taken from ``shared/METHODS.md``; ``stages`` names a progressive
-            schedule (dicts of :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs.
-        description: one line for ``--help``.
+            ``weight_decay``, ``arch_optim``, ``arch_lr``, ``arch_weight_decay``), taken from
+            ``shared/METHODS.md``; ``stages`` names a progressive schedule (dicts of
+            :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs.
+        description: one line for ``pyronas methods``.
     """
 
     name: str
-    model: str
-    guide: str
+    model: str | type
+    guide: str | type
     protocol: dict = field(default_factory=dict)
     description: str = ""
 
     @staticmethod
-    def _load(path: str):
+    def _load(path: str | type) -> type:
+        if not isinstance(path, str):
+            return path
         module, _, attr = path.partition(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -46,7 +57,7 @@ class MethodSpec:
         guide_params = inspect.signature(guide_cls).parameters
         unknown = [k for k in options if k not in model_params and k not in guide_params]
         if unknown:
-            raise ValueError(f"method {self.name!r} has no option(s) {', '.join(unknown)}")
+            raise ValueError(f"method {self.name!r} has no option(s) {', '.join(unknown)}; see pyronas methods")
         model = model_cls(supernet, space, **{k: v for k, v in options.items() if k in model_params})
         guide = guide_cls(space, **{k: v for k, v in options.items() if k in guide_params})
         return model, guide
@@ -61,11 +72,60 @@ class MethodSpec:
         return out
 
 
-METHODS: dict[str, MethodSpec] = {}
+class MethodRegistry(MutableMapping):
+    """``{name: MethodSpec}``, filled on first use from ``pyronas.models`` and the ``pyronas.methods`` entry points."""
+
+    def __init__(self):
+        self._specs: dict[str, MethodSpec] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        found = dict(self._specs)  # registered before the first look-up win over discovered ones
+        self._specs = {}
+        import pyronas.models
+
+        for info in pkgutil.iter_modules(pyronas.models.__path__, "pyronas.models."):
+            spec = getattr(importlib.import_module(info.name), "SPEC", None)
+            if isinstance(spec, MethodSpec):
+                self._specs[spec.name] = spec
+        for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
+            try:
+                spec = point.load()
+            except Exception as e:  # a broken plugin must not take the built-in methods down
+                raise ValueError(f"method plugin {point.name!r} ({point.value}) fails to load: {e}") from None
+            if not isinstance(spec, MethodSpec):
+                raise ValueError(f"entry point {point.name!r} of {ENTRY_POINTS} is no MethodSpec: {point.value}")
+            self._specs[spec.name] = spec
+        self._specs.update(found)
+
+    def __getitem__(self, name: str) -> MethodSpec:
+        self._load()
+        return self._specs[name]
+
+    def __setitem__(self, name: str, spec: MethodSpec) -> None:
+        self._specs[name] = spec
+
+    def __delitem__(self, name: str) -> None:
+        self._load()
+        del self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._specs)
+
+
+METHODS = MethodRegistry()
 
 
 def register(spec: MethodSpec) -> MethodSpec:
-    """Add a method to the registry (overwrites an entry of the same name)."""
+    """Add a method to the registry of this process (overwrites an entry of the same name)."""
     METHODS[spec.name] = spec
     return spec
 
@@ -74,70 +134,7 @@ def get_method(name: str) -> MethodSpec:
     try:
         return METHODS[name]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(sorted(METHODS))}") from None
-
-
-register(
-    MethodSpec(
-        "darts",
-        "pyronas.models.darts:DARTSModel",
-        "pyronas.guides.darts:DARTSGuide",
-        protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 5e-4},
-        description="DARTS: flat prior on op logits, Delta guide (MAP), the point-estimate baseline",
-    )
-)
-register(
-    MethodSpec(
-        "drnas",
-        "pyronas.models.drnas:DrNASModel",
-        "pyronas.guides.drnas:DrNASGuide",
-        # the plain NB201 search has no warm-up (official train_search.py); the progressive one has 10 epochs per stage
-        protocol={
-            "epochs": 100,
-            "warmup_epochs": 0,
-            "weight_decay": 3e-4,
-            # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
-            "stages": (
-                {"epochs": 50, "warmup_epochs": 10, "partial_channels": 4},
-                {"epochs": 50, "warmup_epochs": 10, "partial_channels": 2, "keep_ops": 3},
-            ),
-        },
-        description="DrNAS: Dirichlet mixing weights per edge, pathwise gradients",
-    )
-)
-register(
-    MethodSpec(
-        "balenas",
-        "pyronas.models.balenas:BaLeNASModel",
-        "pyronas.guides.balenas:BaLeNASGuide",
-        protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 3e-4, "arch_optim": "ngvi"},
-        description="BaLeNAS: Gaussian op logits, mean-field Normal guide fitted by NGVI (Bayesian learning rule)",
-    )
-)
-register(
-    MethodSpec(
-        "bayesnas",
-        "pyronas.models.bayesnas:BayesNASModel",
-        "pyronas.guides.bayesnas:BayesNASGuide",
-        protocol={
-            "epochs": 1,
-            "warmup_epochs": 0,
-            "weight_decay": 3e-4,
-            "arch_optim": "adam",
-            "arch_lr": 0.05,
-            "arch_weight_decay": 0.0,
-        },
-        description="BayesNAS: Gaussian op and edge gates under hierarchical ARD priors (one epoch), compression",
-    )
-)
-register(
-    MethodSpec(
-        "pgnas",
-        "pyronas.models.pgnas:PGNASModel",
-        "pyronas.guides.pgnas:PGNASGuide",
-        # weight decay 0: the KL's slab prior is the weight decay (l^2 / N = 3e-4 on kept ops and ungated weights)
-        protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 0.0},
-        description="PGNAS: relaxed-Bernoulli keep-gates per op (variational dropout); paper: --select valid "
-        "--samples 1500",
-    )
-)
+        raise ValueError(
+            f"unknown method {name!r}; choose one of: {', '.join(sorted(METHODS))} "
+            f"(or install a plugin that adds it to the {ENTRY_POINTS!r} entry points)"
+        ) from None

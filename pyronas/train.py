@@ -18,27 +18,21 @@ References:
 from __future__ import annotations
 
 import inspect
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from pyronas.data import Batches, DataError, ImageData, load_dataset, load_test_split
 from pyronas.data.cutout import cutout as cut_out
 from pyronas.infer import seed_everything
-from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
+from pyronas.infer.rundir import RunDir, epoch_line, progress_bar
 from pyronas.spaces import get_space
+from pyronas.train_config import TrainConfig
 
-CHECKPOINT = "checkpoint.pt"
-LOG = "log.jsonl"
-RESULT = "result.json"
 AUXILIARY_PREFIX = "auxiliary"  # parameters of the auxiliary head, left out of the parameter count
 
 
@@ -100,25 +94,6 @@ def evaluate(net: nn.Module, data: ImageData, batches: Batches, batch_size: int)
     return loss / len(data), 100.0 * correct / len(data)
 
 
-def _check_options(**values) -> None:
-    limits = {
-        "epochs": values["epochs"] >= 1,
-        "batch_size": values["batch_size"] >= 1,
-        "lr": values["lr"] > 0,
-        "momentum": 0 <= values["momentum"] < 1,
-        "weight_decay": values["weight_decay"] >= 0,
-        "cutout": values["cutout"] >= 0,
-        "drop_path": 0 <= values["drop_path"] < 1,
-        "auxiliary_weight": values["auxiliary_weight"] >= 0,
-        "grad_clip": values["grad_clip"] is None or values["grad_clip"] > 0,
-        "max_steps": values["max_steps"] is None or values["max_steps"] >= 1,
-    }
-    bad = [name for name, ok in limits.items() if not ok]
-    if bad:
-        name = bad[0]
-        raise ValueError(f"{name} = {values[name]} is out of range; see pyronas train --help for valid values")
-
-
 def _network_options(space, drop_path: float, auxiliary_weight: float) -> dict:
     """Keywords for ``space.network``: drop-path and the auxiliary head, if the space's network has them."""
     accepted = inspect.signature(space.network).parameters
@@ -132,153 +107,87 @@ def _network_options(space, drop_path: float, auxiliary_weight: float) -> dict:
 
 
 def train(
-    genotype: str,
-    space: str = "darts",
-    dataset: str = "cifar10",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    image_size: int | None = None,
-    train_size: int | None = None,
-    test_size: int | None = None,
-    epochs: int = 600,
-    batch_size: int = 96,
-    lr: float = 0.025,
-    momentum: float = 0.9,
-    weight_decay: float = 3e-4,
-    cutout: int = 16,
-    drop_path: float = 0.2,
-    auxiliary_weight: float = 0.4,
-    grad_clip: float | None = 5.0,
-    channels: int = 36,
-    cells_per_stage: int = 6,
-    seed: int = 0,
-    device: str = "cpu",
-    out_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    max_steps: int | None = None,
-    progress: bool = True,
+    config: TrainConfig | str | None = None, space: str | None = None, dataset: str | None = None, **overrides
 ) -> TrainResult:
-    """Train the evaluation network of ``genotype`` (a cell of ``space``) on ``dataset``; defaults follow [1].
+    """Train the evaluation network of a cell from scratch; settings and defaults: :class:`TrainConfig` ([1]).
 
-    ``train_size`` / ``test_size`` keep a seeded random subset of the training / test split (for
-    short runs). The test split is CIFAR's, or for ``folder`` data the sibling whose name has
-    ``train`` replaced by ``test`` (``cifar10-train-jpeg.zip`` -> ``cifar10-test-jpeg.zip``);
-    ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits to that many pixels a side.
-    ``max_steps`` stops this call after that many optimizer
-    steps (a smoke run); a partly run epoch is evaluated and logged (``"partial": true``) but not
-    checkpointed, so ``resume`` runs it again in full.
+    ``config`` is a :class:`~pyronas.train_config.TrainConfig` or the genotype (a cell of ``space``);
+    ``overrides`` replace its fields by name. ``train_size`` / ``test_size`` keep a seeded random subset of
+    the training / test split (for short runs). The test split is CIFAR's, or for ``folder`` data the
+    sibling whose name has ``train`` replaced by ``test`` (``cifar10-train-jpeg.zip`` ->
+    ``cifar10-test-jpeg.zip``); ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits.
+    ``max_steps`` stops this call after that many optimizer steps (a smoke run); a partly run epoch is
+    evaluated and logged (``"partial": true``) but not checkpointed, so ``resume`` runs it again in full.
     """
-    _check_options(**locals())
-    search_space = get_space(space)
-    genotype = search_space.validate(genotype)
-    net_options = _network_options(search_space, drop_path, auxiliary_weight)
-    config = {
-        "genotype": genotype,
-        "space": space,
-        "dataset": dataset,
-        "train_size": train_size,
-        "test_size": test_size,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "cutout": cutout,
-        "drop_path": drop_path,
-        "auxiliary_weight": auxiliary_weight,
-        "grad_clip": grad_clip,
-        "channels": channels,
-        "cells_per_stage": cells_per_stage,
-        "seed": seed,
-    }
-
-    if image_size is not None:  # recorded only when used, so earlier checkpoints still resume
-        config["image_size"] = image_size
-    data = _subset(load_dataset(dataset, data_dir, download=download, image_size=image_size), train_size, seed)
-    test = load_test_split(dataset, data_dir, download=download, image_size=image_size)
+    c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
+    given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}
+    c = c.replace(**given, **overrides).check()
+    search_space = get_space(c.space)
+    c = c.replace(genotype=search_space.validate(c.genotype))
+    net_options = _network_options(search_space, c.drop_path, c.auxiliary_weight)
+    data = _subset(load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size), c.train_size,
+                   c.seed)  # fmt: skip
+    test = load_test_split(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
     if test is not None and test.classes != data.classes:
-        raise DataError(f"the test split of {dataset} has other classes than its training split")
-    test = None if test is None else _subset(test, test_size, seed)
-    batches = Batches(data, min(batch_size, len(data)), device=device, seed=seed)
+        raise DataError(f"the test split of {c.dataset} has other classes than its training split")
+    test = None if test is None else _subset(test, c.test_size, c.seed)
+    batches = Batches(data, min(c.batch_size, len(data)), device=c.device, seed=c.seed)
 
-    seed_everything(seed)
+    seed_everything(c.seed)
     net = search_space.network(
-        genotype,
-        channels=channels,
-        cells_per_stage=cells_per_stage,
+        c.genotype,
+        channels=c.channels,
+        cells_per_stage=c.cells_per_stage,
         num_classes=data.num_classes,
         in_channels=data.in_channels,
         **net_options,
-    ).to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    ).to(c.device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    run = RunDir(
+        c.out_dir, "training", config=c.to_json(), resume_key=c.resume_key(),
+        read_key=lambda stored: TrainConfig.from_json(stored).resume_key(),
+    )  # fmt: skip
     history: list[dict] = []
-    out = None if out_dir is None else Path(out_dir)
-    if resume:
-        if out is None:
-            raise CheckpointError("resume needs an output folder holding checkpoint.pt")
-        state = load_checkpoint(out / CHECKPOINT)
-        if state.get("config") != config:
-            raise CheckpointError(
-                "checkpoint was written by a different training configuration; use a new --out or drop --resume"
-            )
+    if c.resume:
+        state = run.load()
         net.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / LOG, "w") as f:
-            f.writelines(json.dumps(record) + "\n" for record in history)
+    run.start(history)
 
     steps, last, start = 0, (history[-1] if history else {}), time.perf_counter()
-    bar = tqdm(
-        total=epochs * len(batches),
-        initial=len(history) * len(batches),
-        disable=not progress,
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(c.epochs * len(batches), len(history) * len(batches), "train", c.progress)
     try:
-        for epoch in range(len(history), epochs):
-            budget = None if max_steps is None else max_steps - steps
-            record = last = _epoch(net, optimizer, batches, test, epoch, config, bar, max_steps=budget)
+        for epoch in range(len(history), c.epochs):
+            budget = None if c.max_steps is None else c.max_steps - steps
+            record = last = _epoch(net, optimizer, batches, test, epoch, c, bar, max_steps=budget)
             steps += record["steps"]
-            if out is not None:
-                with open(out / LOG, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+            if c.progress:
+                bar.write(epoch_line(record, c.epochs))
             if record["partial"]:
+                run.log(record)
                 break
             history.append(record)
-            if out is not None:
-                state = {
-                    "format": 1,
-                    "epoch": epoch + 1,
-                    "config": config,
-                    "network": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "history": history,
-                }
-                save_checkpoint(state, out / CHECKPOINT)
-            if max_steps is not None and steps >= max_steps:
+            state = {"epoch": epoch + 1, "network": net.state_dict(), "optimizer": optimizer.state_dict()}
+            run.log(record, {**state, "history": history})
+            if c.max_steps is not None and steps >= c.max_steps:
                 break
     finally:
         bar.close()
     result = TrainResult(
-        genotype=genotype,
-        space=space,
-        dataset=dataset,
-        seed=seed,
+        genotype=c.genotype,
+        space=c.space,
+        dataset=c.dataset,
+        seed=c.seed,
         epochs=len(history),
         steps=steps,
         params=count_parameters(net),
         test_acc=last.get("test_acc"),
         seconds=time.perf_counter() - start,
-        config=config,
+        config=c.to_json(),
         history=history,
     )
-    if out is not None:
-        save_json(result.to_json(), out / RESULT)
+    run.result(result.to_json())
     return result
 
 
@@ -288,7 +197,7 @@ def _epoch(
     batches: Batches,
     test: ImageData | None,
     epoch: int,
-    config: dict,
+    config: TrainConfig,
     bar,
     *,
     max_steps: int | None,

@@ -17,12 +17,12 @@ from pathlib import Path
 import pyro
 import torch
 
+from pyronas.build import build_pair
+from pyronas.config import SearchConfig
 from pyronas.infer.checkpoint import load_checkpoint
+from pyronas.infer.rundir import CHECKPOINT
 from pyronas.registry import get_method
 from pyronas.spaces import SearchSpace, get_space
-
-CHECKPOINT = "checkpoint.pt"
-LOG = "log.jsonl"
 
 
 @dataclass
@@ -31,14 +31,14 @@ class SearchRun:
 
     Attributes:
         path: the search folder.
-        config: the search configuration stored in the checkpoint.
+        config: the search configuration stored in the checkpoint (any version).
         space: the search space named in ``config``.
         model, guide: the method's pair with the checkpoint's architecture state loaded.
         history: one dict per completed epoch (as in ``log.jsonl``).
     """
 
     path: Path
-    config: dict
+    config: SearchConfig
     space: SearchSpace
     model: torch.nn.Module
     guide: torch.nn.Module
@@ -47,7 +47,7 @@ class SearchRun:
 
     @property
     def seed(self) -> int:
-        return int(self.config.get("seed", 0))
+        return int(self.config["seed"])
 
     @property
     def method(self) -> str:
@@ -86,22 +86,21 @@ def load_run(path: str | os.PathLike) -> SearchRun:
     if not (path / CHECKPOINT).is_file():
         raise ValueError(f"{path} has no {CHECKPOINT}; pass the --out folder of a search that completed an epoch")
     state = load_checkpoint(path / CHECKPOINT)
-    config = state.get("config") or {}
-    if "method" not in config or "space" not in config:
+    stored = state.get("config") or {}
+    if "method" not in stored or "space" not in stored:
         raise ValueError(f"{path / CHECKPOINT} does not name its method and space")
+    config = SearchConfig.from_json(stored)
     history = list(state.get("history") or [])
     if not history:
         raise ValueError(f"{path} holds no completed epoch; nothing to diagnose")
     space = get_space(config["space"])
-    supernet = space.supernet(channels=int(config.get("channels", 4)), cells_per_stage=1, num_classes=2)
-    run = SearchRun(
-        path,
-        config,
-        space,
-        *get_method(config["method"]).build(supernet, space, **config.get("method_options", {})),
-        history=history,
-    )
+    supernet = space.supernet(channels=int(config["channels"]), cells_per_stage=1, num_classes=2)
+    guide = config["guide"]  # a guide class named in the config (a CLI name) is rebuilt; objects are not
+    run = SearchRun(path, config, space, None, None, history=history)
     with run.activate():
+        run.model, run.guide = build_pair(
+            get_method(config["method"]), supernet, space, config["method_options"], guide
+        )
         run.model.load_state_dict(_without_supernet(state["model"]), strict=False)
         run.guide.load_state_dict(state["guide"])
         with torch.no_grad():  # materialise lazily created parameters in this run's store

@@ -31,13 +31,14 @@ from pyronas.infer.recorder import SiteRecorder
 
 
 def is_weight(name: str) -> bool:
-    """Whether a Pyro parameter name belongs to the supernet's weights."""
-    return name.startswith(SUPERNET + "$$$")
+    """Whether a Pyro parameter name belongs to the supernet's weights (the params ``pyro.module(SUPERNET, ...)``
+    registers); the search itself tells weights apart by tensor identity (:class:`BilevelSVI`)."""
+    return name.split(".", 1)[0].startswith(SUPERNET) and name != SUPERNET
 
 
-def _only_params(fn: Callable, keep: Callable[[str], bool]) -> Callable:
-    """``fn`` with every param site for which ``keep(name)`` is false hidden from SVI."""
-    return poutine.block(fn, hide_fn=lambda msg: msg["type"] == "param" and not keep(msg["name"]))
+def _only_params(fn: Callable, keep: Callable[[dict], bool]) -> Callable:
+    """``fn`` with every param site whose message ``keep`` rejects hidden from SVI."""
+    return poutine.block(fn, hide_fn=lambda msg: msg["type"] == "param" and not keep(msg))
 
 
 @contextmanager
@@ -83,11 +84,28 @@ class BilevelSVI:
         self.amp = amp
         self.loss = loss if loss is not None else Trace_ELBO()
         self.weight_optim, self.arch_optim = weight_optim, arch_optim
-        self.weight_svi = SVI(_only_params(model, is_weight), _only_params(guide, is_weight), weight_optim, self.loss)
-        not_weight = lambda name: not is_weight(name)  # noqa: E731
+        self._weights: set[int] | None = None
+        self.weight_svi = SVI(_only_params(model, self.is_weight), _only_params(guide, self.is_weight), weight_optim,
+                              self.loss)  # fmt: skip
+        not_weight = lambda msg: not self.is_weight(msg)  # noqa: E731
         self.arch_svi = SVI(_only_params(model, not_weight), _only_params(guide, not_weight), arch_optim, self.loss)
 
+    def is_weight(self, msg: dict) -> bool:
+        """Whether a param site registers one of the supernet's parameters, by identity rather than by name.
+
+        ``pyro.module`` hands each module parameter to ``pyro.param`` as its initial value (``msg["args"][1]``).
+        """
+        if self._weights is None:
+            self._weights = {id(p) for p in self.supernet.parameters()}
+        return len(msg["args"]) > 1 and id(msg["args"][1]) in self._weights
+
     def _step(self, svi: SVI, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
+        self._weights = None  # re-read each step: a search stage may have replaced supernet parameters
+        return self._svi_step(svi, images, labels)
+
+    def _svi_step(
+        self, svi: SVI, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[float | torch.Tensor, torch.Tensor]:
         recorder = SiteRecorder(LOGITS)
         device = images.device.type
         with recorder, torch.autocast(device, dtype=self.amp or torch.bfloat16, enabled=self.amp is not None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import random
 import time
@@ -15,16 +15,13 @@ import torch
 from pyro import poutine
 from pyro.infer.elbo import ELBO
 from pyro.optim import PyroOptim
-from tqdm.auto import tqdm
 
 from pyronas.data.batches import Batches
 from pyronas.infer.bilevel import BilevelSVI
-from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyronas.infer.checkpoint import CheckpointError
+from pyronas.infer.rundir import RunDir, epoch_line, progress_bar
 from pyronas.infer.stages import Stage, as_stages, enter_stage
 from pyronas.spaces import SearchSpace
-
-CHECKPOINT = "checkpoint.pt"
-LOG = "log.jsonl"
 
 
 class SearchDiverged(FloatingPointError):
@@ -62,14 +59,19 @@ class Search:
         seed: seeds every epoch (``seed, epoch``), so a resumed search repeats an uninterrupted one.
         out_dir: where ``log.jsonl`` and ``checkpoint.pt`` go (nothing is written if ``None``).
         benchmark: optional object with ``accuracies(genotype) -> dict``, logged per epoch.
-        config: JSON-able description stored in checkpoints; resuming checks it matches.
-        progress: show a tqdm progress bar.
+        config: JSON-able description stored in checkpoints.
+        resume_key: what a checkpoint must match to be resumed (default: ``config``); ``read_key`` computes
+            it from the config of a checkpoint that stores none (see :class:`~pyronas.infer.rundir.RunDir`).
+        store: the Pyro param store state the search's parameters live in (``run`` scopes it; default: a
+            new one, so the global store is neither read nor cleared).
+        progress: show a tqdm progress bar and one line per epoch.
         write: write ``log.jsonl`` and ``checkpoint.pt`` to ``out_dir`` (``False`` on all but rank 0 of a
             data-parallel search, which only read the checkpoint to resume).
         amp: autocast dtype of the steps (e.g. ``torch.bfloat16`` on a GPU); ``None``, the default, is full precision.
         average: in a data-parallel search, a function that replaces a list of tensors in place by their
             means over the processes (:meth:`pyronas.infer.distributed.World.average_`); the logged
             losses and accuracies are then those of the global batches, the same on every rank.
+        tensorboard: also log each epoch to ``out_dir/tensorboard``.
     """
 
     def __init__(
@@ -91,10 +93,14 @@ class Search:
         out_dir: str | Path | None = None,
         benchmark=None,
         config: dict | None = None,
+        resume_key: dict | None = None,
+        read_key: Callable[[Mapping], Mapping] | None = None,
+        store: dict | None = None,
         progress: bool = True,
         write: bool = True,
         amp: torch.dtype | None = None,
         average: Callable[[list[torch.Tensor]], None] | None = None,
+        tensorboard: bool = False,
     ):
         if stages is None:
             if epochs is None or epochs < 1:
@@ -117,6 +123,11 @@ class Search:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
         self.config = dict(config or {})
+        self.rundir = RunDir(
+            out_dir, "search", config=self.config, resume_key=resume_key, read_key=read_key, write=write,
+            tensorboard=tensorboard,
+        )  # fmt: skip
+        self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write
         self.average = average
         self.history: list[dict] = []
@@ -137,6 +148,7 @@ class Search:
             "format": 1,
             "epoch": self.epoch,
             "config": self.config,
+            "resume_key": self.rundir.resume_key,
             "model": self.model.state_dict(),
             "guide": self.guide.state_dict(),
             "weight_optim": self.svi.weight_optim.get_state(),
@@ -145,12 +157,6 @@ class Search:
             "stage": self.stage,
             "keeps": self.keeps,
         }
-
-    def _check_config(self, state: dict) -> None:
-        if state.get("config") != self.config:
-            raise CheckpointError(
-                "checkpoint was written by a different search configuration; use a new --out or drop --resume"
-            )
 
     def _restore_stages(self, state: dict) -> None:
         """Rebuild the supernet of the checkpoint's stage (pruned with its recorded masks) before loading weights."""
@@ -178,7 +184,7 @@ class Search:
 
     def load_state_dict(self, state: dict) -> None:
         """Load a checkpoint's state; its stage's supernet must be in place (``run(resume=True)`` sees to it)."""
-        self._check_config(state)
+        self.rundir.check(state)
         self.model.load_state_dict(state["model"])
         self.guide.load_state_dict(state["guide"])
         self.svi.weight_optim.set_state(state["weight_optim"])
@@ -194,33 +200,26 @@ class Search:
     def genotype(self) -> str:
         return self.space.derive(self.op_probabilities())
 
+    def activate(self) -> contextlib.AbstractContextManager:
+        """Context in which Pyro's param store holds this search's parameters."""
+        return pyro.get_param_store().scope(self.store)
+
     def run(self, resume: bool = False) -> list[dict]:
-        """Run (or, with ``resume``, continue) the search; returns the per-epoch history."""
-        pyro.clear_param_store()
-        ckpt = None if self.out_dir is None else self.out_dir / CHECKPOINT
+        """Run (or, with ``resume``, continue) the search in its own param store; returns the per-epoch history."""
+        with self.activate():
+            return self._run(resume)
+
+    def _run(self, resume: bool) -> list[dict]:
         state = None
         if resume:
-            if ckpt is None:
-                raise CheckpointError("resume needs an output folder holding checkpoint.pt")
-            state = load_checkpoint(ckpt)
-            self._check_config(state)
+            state = self.rundir.load()
             self._restore_stages(state)
         self._materialize()
         if state is not None:
             self.load_state_dict(state)
-        if self.out_dir is not None and self.write:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / LOG, "w") as f:
-                f.writelines(json.dumps(record) + "\n" for record in self.history)
+        self.rundir.start(self.history)
         steps = min(len(self.train), len(self.valid))
-        bar = tqdm(
-            total=self.epochs * steps,
-            initial=self.epoch * steps,
-            disable=not self.progress,
-            desc="search",
-            unit="step",
-            dynamic_ncols=True,
-        )
+        bar = progress_bar(self.epochs * steps, self.epoch * steps, "search", self.progress)
         try:
             while self.epoch < self.epochs:
                 index, _ = self._stage_at(self.epoch)
@@ -229,10 +228,9 @@ class Search:
                 record = self._epoch(bar)
                 self.history.append(record)
                 self.epoch += 1
-                if self.out_dir is not None and self.write:
-                    with open(self.out_dir / LOG, "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    save_checkpoint(self.state_dict(), ckpt)
+                if self.progress:
+                    bar.write(epoch_line(record, self.epochs))
+                self.rundir.log(record, self.state_dict() if self.rundir.write else None)
         finally:
             bar.close()
         return self.history

@@ -129,9 +129,11 @@ def enter_stage(
         _require(supernet, "set_partial_channels", "this search space has no partial channels; drop partial_channels")
         carry = supernet.set_partial_channels(stage.partial_channels)
     after = dict(supernet.named_parameters())
-    swapped = {f"{SUPERNET}$$${name}": after.get(name) for name, p in before.items() if after.get(name) is not p}
+    store = pyro.get_param_store()
+    old = {name: p for name, p in before.items() if after.get(name) is not p}
+    # the store's names for the replaced tensors, asked of the store (its name scheme is Pyro's own)
+    swapped = {store.param_name(p) or f"{SUPERNET}.{name}": after.get(name) for name, p in old.items()}
     if swapped:
-        store = pyro.get_param_store()
         for name in swapped:
             if name in store:
                 del store[name]

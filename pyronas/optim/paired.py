@@ -9,7 +9,7 @@ saved and loaded by parameter name, as :class:`~pyronas.optim.GroupedOptim` does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import pyro
 import torch
@@ -43,7 +43,11 @@ class NGVI(GroupedOptim):
     precision estimate, not stepped along its gradient). Parameters must live in Pyro's global
     param store (the default; not ``module_local_params``).
 
+    Takes Pyro's ``optim_args`` dict like every Pyro optimizer (``NGVI({"lr": 0.01, "num_data": 1000})``),
+    or the same options as keywords (``NGVI(lr=0.01)``).
+
     Args:
+        optim_args: dict of the options below (``lr`` may also be given positionally as a float).
         lr, betas, prior_precision, num_data, curvature, eps: see :class:`~pyronas.optim.ngvi.NGVIOptimizer`.
         pairing: maps a location's param name to its scale's name, ``None`` for a non-location
             (default :func:`pair_by_name`).
@@ -55,6 +59,8 @@ class NGVI(GroupedOptim):
 
     def __init__(
         self,
+        optim_args: Mapping | float | None = None,
+        *,
         lr: float = 0.1,
         betas: tuple[float, float] = (0.9, 0.999),
         prior_precision: float = 0.0,
@@ -64,8 +70,16 @@ class NGVI(GroupedOptim):
         pairing: Callable[[str], str | None] = pair_by_name,
     ):
         args = dict(
-            lr=lr, betas=tuple(betas), prior_precision=prior_precision, num_data=num_data, curvature=curvature, eps=eps
+            lr=lr, betas=betas, prior_precision=prior_precision, num_data=num_data, curvature=curvature, eps=eps
         )
+        if isinstance(optim_args, Mapping):
+            unknown = sorted(set(optim_args) - set(args))
+            if unknown:
+                raise ValueError(f"NGVI has no option(s) {', '.join(unknown)}; it takes: {', '.join(args)}")
+            args.update(optim_args)
+        elif optim_args is not None:
+            args["lr"] = optim_args  # NGVI(0.01), as before optim_args
+        args["betas"] = tuple(args["betas"])
         check_options(**args)  # fail here, not at the first SVI step
         super().__init__(NGVIOptimizer, args)
         self.pairing = pairing

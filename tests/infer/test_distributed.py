@@ -17,6 +17,8 @@ import torch
 import torch.multiprocessing as mp
 
 import pyronas.api
+import pyronas.build
+import pyronas.infer.rundir
 import pyronas.infer.search
 from pyronas.api import search
 from pyronas.cli import main
@@ -75,10 +77,10 @@ def _worker(rank: int, out: str, port: int) -> None:
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD))
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    pyronas.api.get_space = _BatchStatFree
+    pyronas.build.get_space = _BatchStatFree
     saves = []
-    real_save = pyronas.infer.search.save_checkpoint
-    pyronas.infer.search.save_checkpoint = lambda state, path: saves.append(path) or real_save(state, path)
+    real_save = pyronas.infer.rundir.save_checkpoint
+    pyronas.infer.rundir.save_checkpoint = lambda state, path: saves.append(path) or real_save(state, path)
     initial = []
     real_materialize = pyronas.infer.search.Search._materialize
 

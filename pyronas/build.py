@@ -1,0 +1,184 @@
+"""Build a search's parts from its (resolved) config: data, supernet, model + guide, optimizers, ELBO, table."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyro
+import torch
+from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
+from pyro.infer.elbo import ELBO
+
+from pyronas.benchmarks import NB201Table
+from pyronas.config import SearchConfig, resolve, search_config
+from pyronas.data import Batches, ImageData, load_dataset, split_halves
+from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
+from pyronas.infer.adapted_guide import adapt_guide
+from pyronas.infer.contract import check_pair
+from pyronas.infer.distributed import World, join_world
+from pyronas.optim import NGVI, arch_adam, weight_sgd
+from pyronas.registry import MethodSpec, get_method
+from pyronas.spaces import SearchSpace, get_space
+
+ELBOS = {
+    "trace": Trace_ELBO,
+    "meanfield": TraceMeanField_ELBO,
+    "tracegraph": TraceGraph_ELBO,
+    "device": DeviceTrace_ELBO,  # Trace_ELBO for pathwise guides, without a host-device sync per step
+}
+AMP_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtypes of the fast path
+
+
+def arch_optimizer(name: str, lr: float, weight_decay: float, model) -> object:
+    """The architecture optimizer ``name``: DARTS' Adam, or :class:`~pyronas.optim.NGVI` for Gaussian guides.
+
+    NGVI's ``num_data`` is ``1 / kl_weight`` when the model weights its KL terms by a positive
+    ``kl_weight`` attribute (see :func:`pyronas.infer.kl_weight`), so that ``num_data * loss`` is the
+    full negative ELBO; otherwise 1. Weight decay applies to Adam only (NGVI's prior is the model's).
+    """
+    if name == "adam":
+        return arch_adam(lr, weight_decay=weight_decay)
+    if name == "ngvi":
+        kl = float(getattr(model, "kl_weight", 1.0))
+        return NGVI({"lr": lr, "num_data": 1.0 / kl if kl > 0 else 1.0})
+    raise ValueError(f"unknown architecture optimizer {name!r}; choose one of: adam, ngvi")
+
+
+@dataclass
+class SearchParts:
+    """Everything a search runs on, built by :func:`build_search`; ``activate()`` scopes the param store."""
+
+    config: SearchConfig  # resolved
+    spec: MethodSpec
+    space: SearchSpace
+    supernet: torch.nn.Module
+    model: torch.nn.Module
+    guide: torch.nn.Module
+    train: Batches
+    valid: Batches
+    arch_half: ImageData
+    weight_optim: object
+    arch_optim: object
+    loss: ELBO
+    table: NB201Table | None
+    world: World
+    store: dict = field(default_factory=lambda: {"params": {}, "constraints": {}}, repr=False)
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[SearchParts]:
+        """Context in which Pyro's param store holds this search's parameters (and only them)."""
+        with pyro.get_param_store().scope(self.store):
+            yield self
+
+    def runner(self) -> Search:
+        """The search loop over these parts; run it inside :meth:`activate`."""
+        c = self.config
+        return Search(
+            self.model,
+            self.guide,
+            self.space,
+            self.supernet,
+            self.train,
+            self.valid,
+            weight_optim=self.weight_optim,
+            arch_optim=self.arch_optim,
+            loss=self.loss,
+            stages=c.schedule.stages,
+            seed=c["seed"],
+            out_dir=c["out_dir"],
+            benchmark=self.table,
+            config=c.to_json(),
+            resume_key=c.resume_key(),
+            read_key=lambda stored: SearchConfig.from_json(stored).resume_key(),
+            progress=c["progress"] and self.world.is_main,
+            write=self.world.is_main,
+            amp=AMP_DTYPES[c["amp"]],
+            average=self.world.average_ if self.world.distributed else None,
+            tensorboard=c["tensorboard"],
+        )
+
+
+def build_pair(
+    spec: MethodSpec, supernet: torch.nn.Module, space: SearchSpace, options: dict, guide: object = None
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The method's ``(model, guide)`` (``guide``, if given, replaces the method's), checked against the contract."""
+    model, own_guide = spec.build(supernet, space, **options)
+    if guide is not None:
+        own_guide = adapt_guide(guide, model)
+    check_pair(model, own_guide, spec.name)
+    return model, own_guide
+
+
+def resolve_search(
+    config: SearchConfig | str | None = None, **overrides
+) -> tuple[SearchConfig, MethodSpec, SearchSpace]:
+    """``(resolved config, method spec, space)`` of ``config`` with flat ``overrides``."""
+    config = search_config(config, **overrides)
+    spec, space = get_method(config.method), get_space(config.space)
+    return resolve(config, spec.protocol, space), spec, space
+
+
+def build_inference(
+    config: SearchConfig, spec: MethodSpec, space: SearchSpace, supernet: torch.nn.Module
+) -> tuple[torch.nn.Module, torch.nn.Module, object, object, ELBO]:
+    """``(model, guide, weight optimizer, architecture optimizer, ELBO)`` of a resolved config over ``supernet``.
+
+    Build it inside the param store scope the search will run in (:meth:`SearchParts.activate`).
+    """
+    c = config
+    model, guide = build_pair(spec, supernet, space, c["method_options"], c["guide"])
+    guide.to(next(supernet.parameters()).device)
+    weight_optim = c["weight_optim"] or weight_sgd(
+        c["epochs"], c["weight_lr"], c["weight_lr_min"], weight_decay=c["weight_decay"], clip_norm=c["grad_clip"]
+    )
+    arch_optim = c["arch_optim"]
+    if isinstance(arch_optim, str):
+        arch_optim = arch_optimizer(arch_optim, c["arch_lr"], c["arch_weight_decay"], model)
+    elbo = c["elbo"]
+    loss = ELBOS[elbo]() if isinstance(elbo, str) else elbo() if isinstance(elbo, type) else elbo
+    return model, guide, weight_optim, arch_optim, loss
+
+
+def build_search(config: SearchConfig | str | None = None, **overrides) -> SearchParts:
+    """Resolve ``config`` (with flat ``overrides``) and build its parts; see :func:`pyronas.api.search`."""
+    c, spec, space = resolve_search(config, **overrides)
+    table = NB201Table(c["benchmark"]) if c["benchmark"] is not None else None
+    world = join_world(c["distributed"], c["device"])  # rank 0 of 1 unless data-parallel
+    c = c.replace(seed=world.agree(c["seed"]))
+    seed, device = c["seed"], world.device
+    data = load_dataset(c["dataset"], c["data_dir"], download=c["download"], image_size=c["image_size"])
+    weights_half, arch_half = split_halves(data, size=c["train_size"])
+    shard = dict(rank=world.rank, world_size=world.size, channels_last=c["channels_last"])
+    train = Batches(weights_half, c["batch_size"], device=device, seed=seed, **shard)
+    valid = Batches(arch_half, c["batch_size"], device=device, seed=seed + 1, mean=train.mean, std=train.std, **shard)
+
+    seed_everything(seed)
+    supernet = space.supernet(
+        channels=c["channels"],
+        cells_per_stage=c["cells_per_stage"],
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+    ).to(device)
+    if c["single_path"] and not hasattr(type(supernet), "single_path"):
+        raise ValueError(f"the {space.name} supernet cannot sample single paths; drop single_path (--single-path)")
+    supernet.single_path = c["single_path"]
+    if c["compile"]:
+        supernet.compile()  # in place: parameter names, hence checkpoints, are unchanged
+    parts = dict(config=c, spec=spec, space=space, supernet=supernet, train=train, valid=valid, arch_half=arch_half)
+    store = {"params": {}, "constraints": {}}
+    with pyro.get_param_store().scope(store):
+        model, guide, weight_optim, arch_optim, loss = build_inference(c, spec, space, supernet)
+        world.broadcast_modules(model, guide)  # ranks start identical, whatever their seeds
+    return SearchParts(
+        **parts,
+        model=model,
+        guide=guide,
+        weight_optim=world.wrap(weight_optim),
+        arch_optim=world.wrap(arch_optim),
+        loss=loss,
+        table=table,
+        world=world,
+        store=store,
+    )

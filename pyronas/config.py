@@ -1,0 +1,396 @@
+"""A search's settings as frozen dataclasses, filled in and checked once by :func:`resolve`.
+
+``SearchConfig`` nests one section per part of a search (data, supernet, weight and architecture
+optimizers, schedule, runtime, selection). Every field name is unique across sections, so a flat
+keyword (``epochs=4``, ``arch_lr=0.05``) names one field: :meth:`SearchConfig.replace` takes flat
+keywords, and the CLI derives one option per field (:mod:`pyronas.cli_options`) from the field's
+``metadata`` (help text, flag, choices). ``None`` means "resolve me": :func:`resolve` fills it from the
+method's protocol, the data set's demo defaults (:data:`DATASET_DEFAULTS`) and the space, and is the
+only place that does. ``to_json``/``from_json`` are versioned; ``from_json`` also reads the flat
+configs that checkpoints and ``result.json`` held before version 2. ``resume_key`` keeps only what
+changes a search's trajectory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pyronas.infer.stages import as_stages, scale_stages
+from pyronas.select import VALID, parse_rule
+
+VERSION = 2
+ARCH_LR = {"adam": 3e-4, "ngvi": 0.01}  # default architecture learning rate per optimizer name
+ELBO_NAMES = ("trace", "meanfield", "tracegraph", "device")
+AMP_NAMES = ("bf16", "fp16")
+BENCHMARK_ENV = "PYRONAS_NB201"
+# The embedded digits data (8x8 images, 1,797 of them) is a demo: unless told otherwise, search it with at most
+# 20 epochs and two cells per stage, so that a search takes minutes on a CPU.
+DATASET_DEFAULTS = {"digits": {"max_epochs": 20, "cells_per_stage": 2}}
+
+
+def option(
+    default: Any = None,
+    help: str = "",
+    *,
+    flag: str | None = None,
+    choices=None,
+    cli: bool = True,
+    trajectory: bool = True,
+    cli_default: Any = None,
+    factory=None,
+) -> Any:
+    """A config field with the metadata the CLI and :meth:`SearchConfig.resume_key` read.
+
+    ``flag``: the CLI option (default ``--field-name``); ``choices``: a tuple or a callable returning one;
+    ``cli=False``: Python (and config files) only; ``trajectory=False``: left out of the resume key;
+    ``cli_default``: the command line's default where it differs (``--out runs/search``).
+    """
+    meta = dict(help=help, flag=flag, choices=choices, cli=cli, trajectory=trajectory, cli_default=cli_default)
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _methods() -> tuple[str, ...]:
+    from pyronas.registry import METHODS
+
+    return tuple(sorted(METHODS))
+
+
+def _spaces() -> tuple[str, ...]:
+    from pyronas.spaces import SPACES
+
+    return tuple(sorted(SPACES))
+
+
+def _datasets() -> tuple[str, ...]:
+    from pyronas.data import DATASETS
+
+    return tuple(DATASETS)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = option("digits", "data set (digits is embedded, no download)", choices=_datasets)
+    data_dir: str | None = option(
+        None, "data folder (cifar: torchvision root; folder: ImageFolder dir or zip)", trajectory=False
+    )
+    download: bool = option(False, "let torchvision download CIFAR into --data-dir", trajectory=False)
+    image_size: int | None = option(None, "resample images to N x N pixels (default: as stored)")
+    train_size: int | None = option(None, "images per half of the split (default: all)")
+    batch_size: int = option(64, "images per step and half (the global batch when distributed)")
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    channels: int = option(16, "C, channels of the first stage")
+    cells_per_stage: int | None = option(
+        None, "N, cells per stage (default: 2 on digits, else the space's: nb201 5, darts 2)"
+    )
+    channels_last: bool = option(False, "feed the supernet channels-last batches (faster)", trajectory=False)
+    single_path: bool = option(False, "compute one sampled op per edge and cell in each training step (fast path)")
+    compile: bool = option(False, "torch.compile the supernet (fast path)", trajectory=False)
+
+
+@dataclass(frozen=True)
+class WeightOptimConfig:
+    weight_lr: float = option(0.025, "supernet SGD learning rate (cosine to --weight-lr-min)")
+    weight_lr_min: float = option(0.001, "final supernet learning rate")
+    weight_decay: float | None = option(None, "supernet weight decay (default: the method's, else 3e-4)")
+    grad_clip: float = option(5.0, "gradient norm clip of the supernet weights")
+    weight_optim: Any = option(None, "a Pyro optimizer instance for the weights (default: SGD)", cli=False)
+
+
+@dataclass(frozen=True)
+class ArchOptimConfig:
+    arch_optim: Any = option(
+        None,
+        "architecture optimizer: adam, ngvi or (Python) a Pyro optimizer (default: the method's, else adam)",
+        flag="--optim",
+        choices=tuple(ARCH_LR),
+    )
+    arch_lr: float | None = option(
+        None, "architecture learning rate (default: the method's, else 3e-4 adam, 0.01 ngvi)"
+    )
+    arch_weight_decay: float | None = option(
+        None, "architecture weight decay, Adam only (default: the method's, else 1e-3)"
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    epochs: int | None = option(None, "epochs (default: the method's protocol, at most 20 on digits)")
+    warmup_epochs: int | None = option(
+        None,
+        "weight-only epochs before architecture steps (default: the method's share of --epochs; "
+        "with --progressive: of each search stage)",
+    )
+    progressive: bool = option(
+        False,
+        "the method's progressive schedule, scaled to --epochs (drnas: partial "
+        "channels 4 with all ops, then the top-3 ops per edge at partial channels 2)",
+    )
+    partial_channels: int | None = option(
+        None, "send 1/K of each edge's channels through its mixed op (PC-DARTS; default off)"
+    )
+    stages: tuple | None = option(None, "explicit stages: dicts of pyronas.infer.Stage fields", cli=False)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    seed: int = option(0, "seed of the split, the batches and the initialisation")
+    elbo: Any = option("trace", "Pyro ELBO (Python: or an ELBO instance)", choices=ELBO_NAMES)
+    amp: str | None = option(None, "autocast dtype (fast path, GPU; default off)", choices=AMP_NAMES)
+    device: str = option("cpu", "torch device, e.g. cpu or cuda", trajectory=False)
+    distributed: bool | None = option(
+        None, "data-parallel over the processes of torchrun (default: on when launched by torchrun)", trajectory=False
+    )
+    benchmark: str | None = option(
+        None, f"NB201 table (nb201_accuracy.csv; default: ${BENCHMARK_ENV} on nb201)", trajectory=False
+    )
+    out_dir: str | None = option(
+        None,
+        "output folder for log, checkpoint and result.json",
+        flag="--out",
+        trajectory=False,
+        cli_default="runs/search",
+    )
+    resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
+    tensorboard: bool = option(False, "also log to OUT/tensorboard (needs the tensorboard package)", trajectory=False)
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    select: str = option(
+        "argmax",
+        "final cell: the guide's argmax, 'proxy:NAME' / 'proxy:A+B' among --samples drawn "
+        "cells, or 'valid' (PGNAS: --select valid --samples 1500)",
+        trajectory=False,
+    )
+    samples: int = option(100, "cells drawn for --select proxy:... / valid", trajectory=False)
+    select_batches: int = option(10, "held-out batches that score each cell under --select valid", trajectory=False)
+
+
+SECTIONS = {
+    "data": DataConfig,
+    "supernet": SupernetConfig,
+    "weights": WeightOptimConfig,
+    "arch": ArchOptimConfig,
+    "schedule": ScheduleConfig,
+    "runtime": RuntimeConfig,
+    "selection": SelectionConfig,
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search needs; ``None`` fields are filled by :func:`resolve`.
+
+    ``guide`` (Python only) replaces the method's guide: a guide object, or a class called with the
+    method's model with the supernet hidden (``pyro.infer.autoguide.AutoNormal``).
+    """
+
+    method: str = option("drnas", "search method (model+guide pair; `pyronas methods` lists them)", choices=_methods)
+    space: str = option("nb201", "search space", choices=_spaces)
+    method_options: dict = option(
+        help="method option, e.g. --option kl_weight=0.1 (repeatable)", flag="--option", factory=dict
+    )
+    guide: Any = option(
+        None,
+        "a class of pyro.infer.autoguide replacing the method's guide, e.g. AutoNormal (Python: any guide "
+        "object or class; default: the method's guide)",
+    )
+    data: DataConfig = field(default_factory=DataConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    weights: WeightOptimConfig = field(default_factory=WeightOptimConfig)
+    arch: ArchOptimConfig = field(default_factory=ArchOptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+
+    def __getitem__(self, name: str) -> Any:
+        """A field by its flat name (``config["arch_lr"]``)."""
+        section = FLAT.get(name)
+        if section is None:
+            raise KeyError(name)
+        return getattr(self if section == "" else getattr(self, section), name)
+
+    def replace(self, **flat) -> SearchConfig:
+        """A copy with fields replaced by flat name; one-line error for an unknown name."""
+        unknown = sorted(set(flat) - set(FLAT))
+        if unknown:
+            raise ValueError(f"unknown search setting(s) {', '.join(unknown)}; see pyronas search --help")
+        top = {k: v for k, v in flat.items() if FLAT[k] == ""}
+        for section in SECTIONS:
+            given = {k: v for k, v in flat.items() if FLAT[k] == section}
+            if given:
+                top[section] = dataclasses.replace(getattr(self, section), **given)
+        return dataclasses.replace(self, **top)
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its flat name."""
+        return {name: self[name] for name in FLAT}
+
+    def to_json(self) -> dict:
+        """``{"version": 2, "method": ..., "data": {...}, ...}``; Python objects are named by their class."""
+        out = {"version": VERSION}
+        for name, section in FLAT.items():
+            value = _jsonable(self[name])
+            (out if section == "" else out.setdefault(section, {}))[name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, record: Mapping) -> SearchConfig:
+        """Read :meth:`to_json`'s output, or a flat pre-version-2 config (checkpoints, ``result.json``)."""
+        record = dict(record)
+        version = record.pop("version", 1)
+        if version > VERSION:
+            raise ValueError(f"config version {version} is newer than this pyronas reads ({VERSION}); upgrade pyronas")
+        flat = {}
+        for key, value in record.items():
+            if isinstance(value, Mapping) and key in SECTIONS:
+                flat.update(value)
+            else:
+                flat[key] = value
+        if version == 1:
+            flat = _from_flat_v1(flat)
+        # Python objects cannot be rebuilt from their class name, except a guide class (its state then loads)
+        flat = {
+            k: v for k, v in flat.items() if k == "guide" or not (isinstance(v, str) and v.startswith(PYTHON_OBJECT))
+        }
+        return cls().replace(**flat)
+
+    def resume_key(self) -> dict:
+        """The settings that change a search's trajectory (a resumed search must match them), normalised."""
+        key = {name: _jsonable(self[name]) for name, f in FIELDS.items() if f.metadata.get("trajectory", True)}
+        key["stages"] = (
+            [dataclasses.asdict(s) for s in as_stages(self.schedule.stages or ())] if self.schedule.stages else []
+        )
+        for name in ("warmup_epochs", "progressive", "partial_channels"):  # folded into the stages
+            key.pop(name)
+        return key
+
+
+PYTHON_OBJECT = "python:"
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    cls = value if isinstance(value, type) else type(value)
+    return f"{PYTHON_OBJECT}{cls.__module__}.{cls.__qualname__}"
+
+
+def _from_flat_v1(flat: dict) -> dict:
+    """A pre-version-2 config (already resolved; stages only when a schedule ran) in version 2's terms."""
+    flat = dict(flat)
+    if "stages" not in flat and "epochs" in flat:
+        flat["stages"] = [{"epochs": flat["epochs"], "warmup_epochs": flat.get("warmup_epochs", 0)}]
+    if "stages" in flat:
+        flat["warmup_epochs"] = None
+    return flat
+
+
+def _collect() -> tuple[dict[str, str], dict[str, dataclasses.Field]]:
+    where, found = {}, {}
+    for f in fields(SearchConfig):
+        if f.name in SECTIONS:
+            for g in fields(SECTIONS[f.name]):
+                where[g.name], found[g.name] = f.name, g
+        else:
+            where[f.name], found[f.name] = "", f
+    return where, found
+
+
+FLAT, FIELDS = _collect()  # flat field name -> section ("" for top level), and -> its dataclass field
+
+
+def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig:
+    """``config`` with every ``None`` filled in and the combination checked (one-line ``ValueError``).
+
+    ``protocol`` is the method's (:attr:`pyronas.registry.MethodSpec.protocol`), ``space`` the
+    :class:`~pyronas.spaces.SearchSpace`. Resolving a resolved config returns it unchanged. After it,
+    ``schedule.stages`` always holds the schedule (dicts of :class:`~pyronas.infer.stages.Stage` fields),
+    ``schedule.epochs`` their total, and ``progressive``/``partial_channels`` are folded into the stages.
+    """
+    c, s = config, config.schedule
+    demo = DATASET_DEFAULTS.get(c.data.dataset, {})
+    if sum([bool(s.progressive), s.partial_channels is not None, s.stages is not None]) > 1:
+        raise ValueError("give only one of progressive, partial_channels and stages")
+    if s.progressive and "stages" not in protocol:
+        raise ValueError(f"method {c.method!r} has no progressive schedule; give stages=[...] or partial_channels")
+    protocol_epochs = protocol.get("epochs", 50)
+    base = protocol["stages"] if s.progressive else s.stages
+    epochs = s.epochs
+    if epochs is None and "max_epochs" in demo and s.stages is None:  # the demo shortens the method's schedule
+        total = protocol_epochs if base is None else sum(st["epochs"] for st in base)
+        epochs = min(total, demo["max_epochs"])
+    if base is not None:
+        stages = scale_stages(base, epochs, s.warmup_epochs)
+    else:
+        epochs = protocol_epochs if epochs is None else epochs
+        warmup = s.warmup_epochs
+        if warmup is None:  # keep the protocol's share of warm-up epochs
+            warmup = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
+        stages = as_stages([{"epochs": epochs, "warmup_epochs": warmup, "partial_channels": s.partial_channels}])
+    stages = tuple(dataclasses.asdict(st) for st in stages)
+    own_optim = protocol.get("arch_optim", "adam")
+    arch_optim = own_optim if c.arch.arch_optim is None else c.arch.arch_optim
+    if isinstance(arch_optim, str) and arch_optim not in ARCH_LR:
+        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_LR)}")
+    arch_lr = c.arch.arch_lr
+    if arch_lr is None and isinstance(arch_optim, str):
+        arch_lr = protocol["arch_lr"] if arch_optim == own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]
+    if isinstance(c.runtime.elbo, str) and c.runtime.elbo not in ELBO_NAMES:
+        raise ValueError(f"unknown ELBO {c.runtime.elbo!r}; choose one of: {', '.join(ELBO_NAMES)}")
+    if c.runtime.amp is not None and c.runtime.amp not in AMP_NAMES:
+        raise ValueError(f"unknown amp {c.runtime.amp!r}; choose one of: {', '.join(AMP_NAMES)} (or none)")
+    if c.supernet.compile and c.supernet.single_path:
+        raise ValueError("compile and single_path do not combine (every drawn path would be a new graph); drop one")
+    benchmark = c.runtime.benchmark
+    if benchmark is None and space.name == "nb201":
+        benchmark = os.environ.get(BENCHMARK_ENV) or None
+    elif benchmark is not None and space.name != "nb201":
+        raise ValueError(f"the NB201 table only looks up nb201 cells; drop --benchmark for --space {space.name}")
+    parse_rule(c.selection.select)  # fail before the search on a malformed rule
+    if c.selection.select == VALID and c.selection.select_batches < 1:
+        raise ValueError(f"select_batches must be >= 1, got {c.selection.select_batches}")
+    cells = c.supernet.cells_per_stage
+    return c.replace(
+        epochs=sum(st["epochs"] for st in stages),
+        warmup_epochs=None,
+        progressive=False,
+        partial_channels=None,
+        stages=stages,
+        cells_per_stage=cells if cells is not None else demo.get("cells_per_stage", space.default_cells_per_stage),
+        weight_decay=protocol.get("weight_decay", 3e-4) if c.weights.weight_decay is None else c.weights.weight_decay,
+        arch_optim=arch_optim,
+        arch_lr=arch_lr,
+        arch_weight_decay=protocol.get("arch_weight_decay", 1e-3)
+        if c.arch.arch_weight_decay is None
+        else c.arch.arch_weight_decay,
+        benchmark=None if benchmark is None else str(benchmark),
+        method_options=dict(c.method_options or {}),
+    )
+
+
+def search_config(config: SearchConfig | Mapping | str | None = None, **overrides) -> SearchConfig:
+    """A :class:`SearchConfig` from a config, a (nested or flat) mapping or a method name, with flat overrides."""
+    if config is None:
+        config = SearchConfig()
+    elif isinstance(config, str):
+        config = SearchConfig(method=config)
+    elif isinstance(config, Mapping):
+        config = SearchConfig.from_json({"version": VERSION, **config})
+    if "stages" in overrides and overrides["stages"] is not None:
+        overrides["stages"] = tuple(dataclasses.asdict(st) for st in as_stages(overrides["stages"]))
+    return config.replace(**overrides)

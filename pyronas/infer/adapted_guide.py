@@ -1,0 +1,118 @@
+"""Any Pyro guide over a method's architecture sites, made a full architecture guide.
+
+:class:`AdaptedGuide` wraps a guide (an autoguide such as ``AutoNormal``, or any callable) and
+
+- gives each of its sample sites the scale and mask the model's site of the same name has (the
+  model's :func:`~pyronas.infer.primitives.kl_weight`), so the ELBO weighs ``log q`` like ``log p``;
+- provides ``op_probabilities()`` when the guide has none: the mean mixing weights of ``model.arch()``
+  replayed under ``num_draws`` guide draws (Monte Carlo, seeded, without touching the global RNG).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.poutine.messenger import Messenger
+
+
+class SiteScales(Messenger):
+    """Multiply the log-density of each named sample site by its factor; mask the sites whose factor is 0."""
+
+    def __init__(self, scales: dict[str, float | torch.Tensor], masks: dict[str, object]):
+        super().__init__()
+        self.scales, self.masks = scales, masks
+
+    def _process_message(self, msg: dict) -> None:
+        if msg["type"] != "sample":
+            return
+        name = msg["name"]
+        if name in self.scales:
+            msg["scale"] = self.scales[name] * msg["scale"]
+        if self.masks.get(name) is not None:
+            mask = self.masks[name]
+            msg["mask"] = mask if msg["mask"] is None else mask & msg["mask"]
+
+
+def arch_sites(model: torch.nn.Module) -> Callable:
+    """The model's architecture sites alone (``model.arch()``, the supernet hidden), as a model for autoguides."""
+
+    def architecture(images: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+        return model.arch()
+
+    return architecture
+
+
+class AdaptedGuide(torch.nn.Module):
+    """``guide`` with the model's per-site scaling and, if it lacks them, generic ``op_probabilities()``.
+
+    Args:
+        guide: a guide over the model's architecture sites (a ``torch.nn.Module`` keeps its state in
+            this module's ``state_dict``).
+        model: the method's model (provides ``arch()`` and the sites' scales).
+        num_draws: guide draws averaged by the generic ``op_probabilities()``.
+        seed: seed of those draws (the global RNG state is restored afterwards).
+    """
+
+    def __init__(self, guide: Callable, model: torch.nn.Module, num_draws: int = 32, seed: int = 0):
+        super().__init__()
+        self.guide = guide
+        self._model = (model,)  # not a submodule: its state is the model's
+        self.num_draws, self.seed = num_draws, seed
+        with torch.no_grad():
+            sites = poutine.trace(model.arch).get_trace().nodes.values()
+        sites = [s for s in sites if s["type"] == "sample" and not s["is_observed"]]
+        self._scales = SiteScales({s["name"]: s["scale"] for s in sites}, {s["name"]: s["mask"] for s in sites})
+        with torch.no_grad():
+            self.forward()  # create lazily initialised parameters (autoguides) before any state is loaded
+
+    def forward(self, images: torch.Tensor | None = None, labels: torch.Tensor | None = None):
+        with self._scales:
+            return self.guide(images, labels)
+
+    @torch.no_grad()
+    def op_probabilities(self) -> dict[str, torch.Tensor]:
+        """``{cell: [E, K]}``: the guide's own, else the mean of ``model.arch()`` under guide draws."""
+        own = getattr(self.guide, "op_probabilities", None)
+        if callable(own):
+            return own()
+        model = self._model[0]
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+        total: dict[str, torch.Tensor] = {}
+        with torch.random.fork_rng(devices=devices), poutine.block():
+            torch.manual_seed(self.seed)
+            for _ in range(self.num_draws):
+                trace = poutine.trace(self.guide).get_trace()
+                for cell, w in poutine.replay(model.arch, trace=trace)().items():
+                    total[cell] = total.get(cell, 0) + w.float()
+        return {cell: w / self.num_draws for cell, w in total.items()}
+
+    def prune(self, keep: dict[str, torch.Tensor]) -> None:
+        if not callable(getattr(self.guide, "prune", None)):
+            raise TypeError(f"{type(self.guide).__name__} cannot prune ops; drop keep_ops from the stages")
+        self.guide.prune(keep)
+
+    def summary(self) -> dict | None:
+        own = getattr(self.guide, "summary", None)
+        return own() if callable(own) else None
+
+
+def adapt_guide(guide: object, model: torch.nn.Module) -> AdaptedGuide:
+    """A guide object, a guide class (called with :func:`arch_sites` of ``model``) or the name of a class in
+    ``pyro.infer.autoguide``, adapted to ``model``."""
+    if isinstance(guide, str) and guide.startswith("python:"):  # a class recorded by pyronas.config
+        module, _, name = guide[len("python:") :].rpartition(".")
+        guide = getattr(importlib.import_module(module), name)
+    if isinstance(guide, str):
+        cls = getattr(pyro.infer.autoguide, guide, None)
+        if not isinstance(cls, type):
+            raise ValueError(f"unknown guide {guide!r}; name a class of pyro.infer.autoguide, e.g. AutoNormal")
+        guide = cls
+    if isinstance(guide, type):
+        guide = guide(arch_sites(model))
+    if not callable(guide):
+        raise TypeError(f"a guide must be callable, got {type(guide).__name__}")
+    return AdaptedGuide(guide, model)

@@ -1,0 +1,138 @@
+"""One run folder for searches and trainings: ``log.jsonl``, ``checkpoint.pt``, ``result.json``, resume checks.
+
+A :class:`RunDir` writes one JSON line per epoch, an atomic checkpoint after it, and the result at the
+end; ``load()`` returns the checkpoint to resume from after checking that it was written by a run
+with the same *resume key* (the settings that change the trajectory). Checkpoints written before
+resume keys existed hold only their config; ``read_key`` turns such a config into its key. With
+``tensorboard`` the epoch records also go to ``OUT/tensorboard`` (``torch.utils.tensorboard``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+RESULT = "result.json"
+TENSORBOARD = "tensorboard"
+SCALARS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "entropy")
+
+
+class RunDir:
+    """A run's output folder (or none: ``path=None`` writes nothing and cannot resume).
+
+    Args:
+        path: the folder.
+        kind: ``"search"`` or ``"training"``, for messages.
+        config: JSON-able record stored in each checkpoint.
+        resume_key: what a checkpoint must match to be resumed.
+        read_key: the resume key of a stored ``config`` (checkpoints without ``resume_key``).
+        write: write files (``False`` on all but rank 0 of a data-parallel run).
+        tensorboard: also write the epoch scalars for TensorBoard.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        kind: str = "search",
+        *,
+        config: Mapping | None = None,
+        resume_key: Mapping | None = None,
+        read_key: Callable[[Mapping], Mapping] | None = None,
+        write: bool = True,
+        tensorboard: bool = False,
+    ):
+        self.path = None if path is None else Path(path)
+        self.kind, self.write = kind, write and path is not None
+        self.config = dict(config or {})
+        self.resume_key = dict(resume_key if resume_key is not None else self.config)
+        self.read_key = read_key or dict
+        self._board = _board(self.path / TENSORBOARD) if tensorboard and self.write else None
+
+    def load(self) -> dict:
+        """The checkpoint to resume from; ``CheckpointError`` if missing, unreadable or of another configuration."""
+        if self.path is None:
+            raise CheckpointError(f"resume needs an output folder holding {CHECKPOINT}")
+        state = load_checkpoint(self.path / CHECKPOINT)
+        self.check(state)
+        return state
+
+    def check(self, state: Mapping) -> None:
+        stored = state.get("resume_key")
+        if stored is None:
+            try:
+                stored = self.read_key(state.get("config") or {})
+            except (TypeError, ValueError):
+                stored = None
+        if stored != self.resume_key:
+            raise CheckpointError(
+                f"checkpoint was written by a different {self.kind} configuration; use a new --out or drop --resume"
+            )
+
+    def start(self, history: list[dict]) -> None:
+        """Create the folder and rewrite ``log.jsonl`` with the ``history`` being continued."""
+        if self.write:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.path / LOG, "w") as f:
+                f.writelines(json.dumps(record) + "\n" for record in history)
+
+    def log(self, record: dict, state: dict | None = None) -> None:
+        """Append an epoch's record; with ``state``, then write the checkpoint (config and resume key added)."""
+        if not self.write:
+            return
+        with open(self.path / LOG, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._board is not None:
+            _to_board(self._board, record)
+        if state is not None:
+            save_checkpoint({"format": 1, **state, "config": self.config, "resume_key": self.resume_key},
+                            self.path / CHECKPOINT)  # fmt: skip
+
+    def result(self, record: dict) -> None:
+        if self.write:
+            save_json(record, self.path / RESULT)
+        if self._board is not None:
+            self._board.close()
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def epoch_line(record: Mapping, epochs: int) -> str:
+    """One short line for an epoch record: losses, accuracies, entropy, seconds."""
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    for group in ("train", "valid", "test"):
+        if record.get(f"{group}_loss") is not None:
+            parts.append(f"{group} loss {record[f'{group}_loss']:.3f} acc {record[f'{group}_acc']:.1f} %")
+    if record.get("entropy") is not None:
+        parts.append(f"entropy {record['entropy']:.3f}")
+    parts.append(f"{record['seconds']:.0f} s")
+    return "  ".join(parts)
+
+
+def _board(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("tensorboard logging needs the tensorboard package (pip install tensorboard)") from None
+    return SummaryWriter(str(path))
+
+
+def _to_board(writer, record: Mapping) -> None:
+    step = record["epoch"]
+    for name in SCALARS:
+        if record.get(name) is not None:
+            writer.add_scalar(name, record[name], step)
+    for cell, rows in (record.get("op_probabilities") or {}).items():
+        for edge, row in enumerate(rows):
+            for op, p in enumerate(row):
+                writer.add_scalar(f"op_probabilities/{cell}/edge{edge}/op{op}", p, step)
+    writer.flush()

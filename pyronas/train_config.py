@@ -1,0 +1,98 @@
+"""An evaluation training's settings (``pyronas train``): one frozen dataclass, defaults of the DARTS recipe [1].
+
+Fields carry the same metadata as :mod:`pyronas.config`'s, from which the CLI derives its options.
+
+References:
+    [1] H. Liu, K. Simonyan, Y. Yang. DARTS: Differentiable Architecture Search. ICLR 2019.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from pyronas.config import VERSION, _datasets, _spaces, option
+
+LIMITS = {  # field -> (test, what it must be)
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "lr": (lambda v: v > 0, "> 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "cutout": (lambda v: v >= 0, ">= 0"),
+    "drop_path": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "auxiliary_weight": (lambda v: v >= 0, ">= 0"),
+    "grad_clip": (lambda v: v is None or v >= 0, ">= 0 (0: off)"),
+    "max_steps": (lambda v: v is None or v >= 1, ">= 1"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of :func:`pyronas.train.train`; ``check()`` validates them (one-line ``ValueError``)."""
+
+    genotype: str = option(
+        None, "the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name (DARTS_V1, DARTS_V2)"
+    )
+    space: str = option("darts", "search space of the genotype", choices=_spaces)
+    dataset: str = option("cifar10", "data set", choices=_datasets)
+    data_dir: str | None = option(
+        None,
+        "data folder (cifar: torchvision root; folder: ImageFolder dir or zip, its test split beside it: "
+        "cifar10-train-jpeg.zip -> cifar10-test-jpeg.zip)",
+        trajectory=False,
+    )
+    download: bool = option(False, "let torchvision download CIFAR into --data-dir", trajectory=False)
+    image_size: int | None = option(None, "resample images to N x N pixels (default: as stored)")
+    train_size: int | None = option(None, "training images (a seeded subset; default: all)")
+    test_size: int | None = option(None, "test images (a seeded subset; default: all)")
+    epochs: int = option(600, "epochs")
+    batch_size: int = option(96, "images per step")
+    lr: float = option(0.025, "initial learning rate (cosine to 0)")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(3e-4, "weight decay")
+    cutout: int = option(16, "cutout square side in pixels (0: off)")
+    drop_path: float = option(0.2, "final drop-path probability (ramped from 0)")
+    auxiliary_weight: float = option(0.4, "auxiliary loss weight (0: no head)")
+    grad_clip: float | None = option(5.0, "gradient norm clip (0: off)")
+    channels: int = option(36, "C, channels of the first cells")
+    cells_per_stage: int = option(6, "N; the network has 3N+2 cells")
+    seed: int = option(0, "seed of the subsets, the batches and the initialisation")
+    device: str = option("cpu", "torch device, e.g. cpu or cuda", trajectory=False)
+    out_dir: str | None = option(None, "output folder for log, checkpoint and result.json", flag="--out",
+                                 trajectory=False, cli_default="runs/train")  # fmt: skip
+    resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    max_steps: int | None = option(None, "stop after this many optimizer steps (smoke runs)", trajectory=False)
+    progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
+
+    def replace(self, **given) -> TrainConfig:
+        unknown = sorted(set(given) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown training setting(s) {', '.join(unknown)}; see pyronas train --help")
+        return dataclasses.replace(self, **given)
+
+    def check(self) -> TrainConfig:
+        """``self`` with ``grad_clip=0`` read as off, or a one-line ``ValueError`` naming the first bad value."""
+        if self.genotype is None:
+            raise ValueError("give the cell to train: --genotype (Python: train(genotype))")
+        for name, (ok, what) in LIMITS.items():
+            if not ok(getattr(self, name)):
+                raise ValueError(f"{name} = {getattr(self, name)} is out of range ({what}); see pyronas train --help")
+        return self.replace(grad_clip=None) if self.grad_clip == 0 else self
+
+    def to_json(self) -> dict:
+        return {"version": VERSION, **{f.name: getattr(self, f.name) for f in fields(self)}}
+
+    @classmethod
+    def from_json(cls, record: Mapping) -> TrainConfig:
+        """Read :meth:`to_json`'s output or a pre-version-2 training config (checkpoints, ``result.json``)."""
+        record = {k: v for k, v in record.items() if k != "version"}
+        return cls().replace(**record)
+
+    def resume_key(self) -> dict:
+        """The settings that change a training's trajectory (a resumed training must match them)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("trajectory", True)}
