@@ -163,7 +163,8 @@ def search(
     scored on one un-augmented batch of the architecture half. ``select="valid"`` (posterior-guided
     sampling, PGNAS) keeps, among ``samples`` drawn cells, the one the trained supernet classifies
     best with the cell's one-hot weights on ``select_batches`` un-augmented batches of the architecture
-    half (:func:`pyronas.select.select_by_validation`).
+    half, its BatchNorm statistics recomputed on as many batches of the weight half
+    (:func:`pyronas.select.select_by_validation`).
 
     ``distributed`` (default: when launched by ``torchrun``) runs data-parallel over the processes of
     ``torch.distributed`` (:mod:`pyronas.infer.distributed`): each takes ``batch_size / P`` images of
@@ -279,7 +280,17 @@ def search(
     genotype, selection = argmax, None
     if select != ARGMAX:
         selection = _select_final(
-            select, samples, select_batches, model, guide, supernet, search_space, config, train, arch_half
+            select,
+            samples,
+            select_batches,
+            model,
+            guide,
+            supernet,
+            search_space,
+            config,
+            train,
+            arch_half,
+            weights_half,
         )
         genotype = selection.pop("genotype")
     result = SearchResult(
@@ -387,6 +398,7 @@ def _select_final(
     config: Mapping,
     train: Batches,
     arch_half: ImageData,
+    weights_half: ImageData,
 ) -> dict:
     """Pick the final cell among ``samples`` cells drawn from the guide by ``rule`` (``"valid"`` or
     ``"proxy:..."``), on un-augmented images of the architecture half normalised like ``train``.
@@ -394,19 +406,16 @@ def _select_final(
     Returns :mod:`pyronas.select`'s record, with the pick under ``"genotype"``.
     """
     device, seed, batch_size = train.device, config["seed"], config["batch_size"]
-    if rule == VALID:
-        held_out = Batches(
-            arch_half,
-            batch_size,
-            augment=False,
-            mean=train.mean,
-            std=train.std,
-            device=device,
-            seed=seed,
-            channels_last=config["channels_last"],
+    if rule == VALID:  # scored on the architecture half, BatchNorm recalibrated per cell on the weight half
+
+        def plain(data: ImageData) -> list:
+            shared = dict(mean=train.mean, std=train.std, device=device, channels_last=config["channels_last"])
+            return list(itertools.islice(Batches(data, batch_size, augment=False, seed=seed, **shared), select_batches))
+
+        batches, calibration = plain(arch_half), plain(weights_half)
+        return select_by_validation(
+            model, guide, search_space, supernet, samples, batches, seed=seed, calibration=calibration
         )
-        batches = list(itertools.islice(held_out, select_batches))
-        return select_by_validation(model, guide, search_space, supernet, samples, batches, seed=seed)
     images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
     return select_cell(
         model,

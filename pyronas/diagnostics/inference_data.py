@@ -9,8 +9,9 @@ Groups:
   the table reports for the cell each draw derives;
 - ``optimization``: the search history, per epoch (``train_loss``, ``valid_loss``,
   ``train_acc``, ``valid_acc``, ``entropy``; dims ``(chain, epoch)``) and per step (the ELBO
-  estimates ``train_loss_steps``, ``valid_loss_steps``; dims ``(chain, step)``), NaN-padded
-  where searches ran for different lengths;
+  estimates ``train_loss_steps``, ``valid_loss_steps``; dims ``(chain, step)``) and the guide's op
+  probabilities at the end of every epoch, ``op_probabilities`` ``(chain, epoch, cell_type, edge, op)``
+  (the trajectory of the search), NaN-padded where searches ran for different lengths;
 - ``guide``: per chain, the guide's own ``op_probabilities`` ``(chain, cell_type, edge, op)``,
   the ``genotype`` it derives, ``seed`` and ``run`` (the search folder).
 
@@ -75,6 +76,16 @@ def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
     coords = {"chain": np.arange(len(runs)), "epoch": np.arange(1, epochs + 1)}
     if "train_loss_steps" in data:
         coords["step"] = np.arange(data["train_loss_steps"][1].shape[1])
+    space = runs[0].space
+    trajectory = np.full((len(runs), epochs, len(space.cell_types), len(space.edge_names), len(space.ops)), np.nan)
+    for c, run in enumerate(runs):
+        for e, record in enumerate(run.history):
+            probs = record.get("op_probabilities") or {}
+            for t, cell in enumerate(space.cell_types):
+                if cell in probs:
+                    trajectory[c, e, t] = np.asarray(probs[cell], dtype=float)
+    data["op_probabilities"] = (("chain", "epoch", "cell_type", "edge", "op"), trajectory)
+    coords.update(cell_type=list(space.cell_types), edge=list(space.edge_names), op=list(space.ops))
     return xr.Dataset(data, coords=coords)
 
 
