@@ -21,7 +21,9 @@ Baselines (no supernet, computed here on the same data and seeds):
 Methods with a selection rule of their own (``SELECT``: BaLeNAS-TF's proxies, PGNAS's posterior-guided
 sampling) give two rows per run, the argmax cell and the selected one (``<method>-tf``, ``<method>-pgs``).
 Every row has the final mean op entropy (nats) and the largest op probability of each edge.
-Writes every run under ``--out`` (default ``benchmarks/runs/protocol``) and prints a line per run and tables.
+Writes every run under ``--out`` (default ``benchmarks/runs/protocol``) and prints a line per run and tables;
+``--collect`` searches nothing and prints the tables of the runs already in ``--out`` (baselines recomputed),
+with each run's search time (the sum of its epochs) as ``s``.
 """
 
 from __future__ import annotations
@@ -98,9 +100,33 @@ def posterior_summary(op_probabilities: dict) -> tuple[float, list[float]]:
     return statistics.mean(entropies), largest
 
 
+def result_rows(method: str, seed: int, result: dict, wall: float) -> list[dict]:
+    """The rows of one search's ``result.json`` (argmax, and the selected cell when it made a selection)."""
+    suffix = SELECT.get(method, (None, "sel", 0))[1]
+    entropy, largest = posterior_summary(result["op_probabilities"])
+    picks = [(method, result["argmax_genotype"], result["argmax_benchmark"])]
+    if result.get("selection") is not None:
+        picks.append((f"{method}-{suffix}", result["genotype"], result["benchmark"]))
+    common = {
+        "seconds": wall,
+        "search_seconds": result["seconds"],
+        "entropy": entropy,
+        "largest_op_probability": largest,
+    }
+    return [{"method": label, "seed": seed, "genotype": g, **accuracies(b), **common} for label, g, b in picks]
+
+
 def run_method(method: str, seed: int, args) -> list[dict]:
     """One search; returns its rows (argmax, and the method's own selection when it has one)."""
-    rule, suffix, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
+    rule, _, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
+    out = Path(args.out) / f"{method}-s{seed}"
+    if args.collect:
+        path = out / "result.json"
+        if not path.is_file():
+            print(f"no {path}; skipped", flush=True)
+            return []
+        result = json.loads(path.read_text())
+        return result_rows(method, seed, result, result["seconds"])
     start = time.perf_counter()
     result = search(
         method,
@@ -116,29 +142,12 @@ def run_method(method: str, seed: int, args) -> list[dict]:
         benchmark=args.benchmark,
         channels_last=True,
         progress=False,
-        out_dir=Path(args.out) / f"{method}-s{seed}",
+        out_dir=out,
         method_options=args.options.get(method),
         select=rule,
         samples=samples or 100,
     )
-    wall = time.perf_counter() - start
-    entropy, largest = posterior_summary(result.op_probabilities)
-    picks = [(method, result.argmax_genotype, result.argmax_benchmark)]
-    if result.selection is not None:
-        picks.append((f"{method}-{suffix}", result.genotype, result.benchmark))
-    return [
-        {
-            "method": label,
-            "seed": seed,
-            "genotype": g,
-            **accuracies(b),
-            "seconds": wall,
-            "search_seconds": result.seconds,
-            "entropy": entropy,
-            "largest_op_probability": largest,
-        }
-        for label, g, b in picks
-    ]
+    return result_rows(method, seed, result.to_json(), time.perf_counter() - start)
 
 
 def accuracies(benchmark: dict) -> dict:
@@ -204,6 +213,7 @@ def main() -> None:
     p.add_argument("--no-select", dest="select", action="store_false", help="argmax rows only (no TF / PGS picks)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs" / "protocol"))
     p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
+    p.add_argument("--collect", action="store_true", help="print the tables of the runs already in --out")
     args = p.parse_args()
     args.options = {}
     for text in args.option:
