@@ -3,7 +3,9 @@
 A search folder holds ``checkpoint.pt`` (config, model and guide state, history) and
 ``log.jsonl``. Guides keep their parameters in Pyro's global parameter store, so a run's
 guide is only valid inside :meth:`SearchRun.activate`, which gives it a private store; several
-runs can then be loaded in one process without overwriting each other.
+runs can then be loaded in one process without overwriting each other. :func:`load_chains` loads several
+as the chains of one posterior and refuses (:func:`check_chains`) the same search twice or mixed
+methods or spaces.
 """
 
 from __future__ import annotations
@@ -129,6 +131,8 @@ def check_chains(runs: Sequence[SearchRun]) -> None:
     Each search may appear once: not the same folder twice, nor a copy of one (a folder whose settings,
     seed and history, timings aside, equal another's). All must share one search space and one method.
     """
+    if not runs:
+        raise ValueError("no search folders given")
     _check_folders([run.path for run in runs])
     for i, run in enumerate(runs):
         for other in runs[:i]:
