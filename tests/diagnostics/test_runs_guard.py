@@ -61,3 +61,8 @@ def test_distinct_searches_of_one_method_pass(drnas_runs):
     assert [run.seed for run in runs] == [0, 1, 2]
     with pytest.raises(ValueError, match="no search folders given"):
         load_chains([])
+
+
+def test_no_runs_is_one_line():
+    with pytest.raises(ValueError, match="^no search folders given$"):
+        check_chains([])
