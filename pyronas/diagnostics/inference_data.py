@@ -31,7 +31,7 @@ import xarray as xr
 from pyro import poutine
 
 from pyronas.diagnostics._az import az
-from pyronas.diagnostics.runs import SearchRun, load_run
+from pyronas.diagnostics.runs import SearchRun, load_chains
 
 EPOCH_VARS = ("train_loss", "valid_loss", "train_acc", "valid_acc", "entropy")
 STEP_VARS = ("train_loss_steps", "valid_loss_steps")
@@ -128,20 +128,17 @@ def from_runs(
     """InferenceData of the architecture posteriors of one or several searches (one chain each).
 
     Args:
-        runs: search folders or loaded :class:`SearchRun` objects; all must share a space.
+        runs: search folders or loaded :class:`SearchRun` objects, each search once, all of one method and
+            space (:func:`~pyronas.diagnostics.runs.check_chains`).
         num_draws: posterior draws per chain.
         seed: draws of chain ``c`` use seed ``seed + c``.
         benchmark: optional table with ``accuracies(genotype) -> {column: value}`` (e.g.
             :class:`pyronas.benchmarks.NB201Table`); adds ``benchmark_<column>`` to the posterior.
     """
-    runs = [r if isinstance(r, SearchRun) else load_run(r) for r in runs]
-    if not runs:
-        raise ValueError("no search folders given")
     if num_draws < 1:
         raise ValueError(f"num_draws must be >= 1, got {num_draws}")
+    runs = load_chains(runs)
     space = runs[0].space
-    if any(r.space.name != space.name for r in runs):
-        raise ValueError("all searches must share one search space: " + ", ".join(r.space.name for r in runs))
     chain_draws = [draw_weights(run, num_draws, seed + c) for c, run in enumerate(runs)]
     weights = {cell: np.stack([d[cell] for d in chain_draws]) for cell in space.cell_types}
     coords = {
