@@ -51,23 +51,21 @@ def measure(name: str, channels: int, cells: int, batch: int, size: int) -> dict
     """Run the configuration ``name`` in this process; returns RSS figures in MiB."""
     import torch
 
+    from pyronas.build import build_inference, resolve_search
     from pyronas.infer import BilevelSVI
     from pyronas.nn.nb201 import NB201Supernet
-    from pyronas.optim import arch_adam, weight_sgd
-    from pyronas.registry import get_method
-    from pyronas.spaces import get_space
 
     partial_channels, pruned, single_path = CONFIGS[name]
     torch.manual_seed(0)
-    space = get_space("nb201")
+    config, spec, space = resolve_search("drnas", dataset="cifar10", epochs=100)
     supernet = NB201Supernet(channels, cells, 10, 3, partial_channels=partial_channels)
-    model, guide = get_method("drnas").build(supernet, space)
+    model, guide, weight_optim, arch_optim, loss = build_inference(config, spec, space, supernet)
     if pruned:
         keep = torch.tensor([op in HEAVY_OPS for op in space.ops]).expand(len(space.edge_names), -1)
         for part in (supernet, model, guide):
             part.prune({"cell": keep})
     supernet.single_path = single_path
-    svi = BilevelSVI(model, guide, supernet, weight_sgd(100), arch_adam())
+    svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss)
     images, labels = torch.randn(batch, 3, size, size), torch.randint(0, 10, (batch,))
 
     def step() -> None:

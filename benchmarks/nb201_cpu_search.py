@@ -1,27 +1,38 @@
-"""Reduced NAS-Bench-201 search protocol that fits a 2-core CPU, for every method and several seeds.
+"""The reduced NAS-Bench-201 search protocol for a 2-core CPU: every method and the no-search baselines, 3 seeds.
 
-Protocol (defaults): CIFAR-10 from the shipped JPEG zip, 5,000 + 5,000 images (weights / architecture
-halves of the NB201 split), C=16, one cell per stage, batch 64, 12 epochs of which the first 4 train
-weights only (warm-up), channels-last batches; every other setting is the method's published default
-(METHODS.md). Each found cell is looked up in the NB201 table (CIFAR-10 / CIFAR-100 / ImageNet16-120 test).
+Protocol (the defaults; why in ``benchmarks/RESULTS.md``): CIFAR-10 from the shipped JPEG zip resampled to
+16x16 pixels (the resolution of NB201's own ImageNet16-120), the full NB201 split (25,000 + 25,000 images,
+391 architecture steps per epoch), C=8, one cell per stage, batch 64, channels-last batches, 20 epochs
+(7,820 architecture updates); every other setting is the method's published default from its registry protocol
+(DrNAS and DARTS: no warm-up; BayesNAS: its own one-epoch schedule). Each found cell is looked up in the NB201
+table (CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy).
 
-    python benchmarks/nb201_cpu_search.py --methods darts,drnas --seeds 0,1,2
-    python benchmarks/nb201_cpu_search.py --methods balenas --select proxy:nwot+synflow --samples 100
+    python benchmarks/nb201_cpu_search.py --methods largest,random,training-free --seeds 0,1,2
+    python benchmarks/nb201_cpu_search.py --methods drnas --seeds 0,1,2
 
-With ``--select proxy:...`` each run also reports the training-free pick (rows ``<method>-tf``), with
-``--select valid`` the posterior-guided pick (rows ``<method>-pgs``), beside the argmax cell.
-``--progressive`` runs the method's progressive schedule scaled to ``--epochs`` (DrNAS: two stages of
-6 epochs by default, each with half of ``--warmup-epochs``). ``--single-path`` computes one sampled op
-per edge and cell in each training step (rows ``<method>-sp``).
+Baselines (no supernet, computed here on the same data and seeds):
+``largest``   the cell with the most parameters (the table's ``params_m``);
+``random``    ``--samples`` uniformly random cells per seed: the row is their mean (``--samples`` cells), the
+              summary also gives the exact mean and standard deviation over all 15,625 cells;
+``training-free`` the best of ``--samples`` uniformly random cells by the ``nwot+synflow`` rank-sum, scored
+              exactly as BaLeNAS-TF's pick (the protocol-size standalone network, one un-augmented batch of the
+              architecture half).
 
-Prints one line per run and a summary table; writes every run under --out (default benchmarks/runs).
+Methods with a selection rule of their own (``SELECT``: BaLeNAS-TF's proxies, PGNAS's posterior-guided
+sampling) give two rows per run, the argmax cell and the selected one (``<method>-tf``, ``<method>-pgs``).
+Every row has the final mean op entropy (nats) and the largest op probability of each edge.
+Writes every run under ``--out`` (default ``benchmarks/runs/protocol``) and prints a line per run and tables;
+``--collect`` searches nothing and prints the tables of the runs already in ``--out`` (baselines recomputed),
+with each run's search time (the sum of its epochs) as ``s``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import statistics
 import time
 from pathlib import Path
@@ -29,103 +40,211 @@ from pathlib import Path
 import torch
 
 from pyronas.api import search
+from pyronas.benchmarks import NB201Table
+from pyronas.data import Batches, load_dataset, split_halves
+from pyronas.proxies import proxy_batch, score
+from pyronas.select import rank_sum
+from pyronas.spaces import get_space
 
 SHARED = Path(os.environ.get("PYRONAS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+BASELINES = ("largest", "random", "training-free")
+# rule, row suffix, cells drawn; PGS: the paper draws 1,500, which costs about 25 minutes per run on 2 CPU cores
+SELECT = {"balenas": ("proxy:nwot+synflow", "tf", 100), "pgnas": ("valid", "pgs", 100)}
+TF_RULE = ("nwot", "synflow")
+
+
+def random_cells(count: int, seed: int) -> list[str]:
+    """``count`` uniformly random NB201 cells (each edge's op drawn uniformly), seeded."""
+    space, rng = get_space("nb201"), random.Random(seed)
+    ops = list(space.ops)
+    edges = len(space.edge_names)
+    return [
+        space.derive({"cell": torch.eye(len(ops))[[rng.randrange(len(ops)) for _ in range(edges)]]})
+        for _ in range(count)
+    ]
+
+
+def baseline(name: str, seed: int, table: NB201Table, args) -> dict:
+    """One baseline pick: ``{"genotype", "benchmark", "seconds"}`` (``random``: the mean of ``--samples`` cells)."""
+    start = time.perf_counter()
+    if name == "largest":
+        row = max(table, key=lambda r: r["params_m"])
+        return {"genotype": row["arch"], "benchmark": table.query(row["arch"]), "seconds": 0.0}
+    cells = random_cells(args.samples, seed)
+    if name == "random":
+        rows = [table.query(c) for c in cells]
+        mean = {k: statistics.mean(r[k] for r in rows) for k in ("cifar10_test", "cifar100_test", "imagenet16_test")}
+        return {"genotype": f"mean of {len(cells)} random cells", "benchmark": mean, "seconds": 0.0}
+    data = load_dataset("folder", args.data, image_size=args.image_size)
+    weights_half, arch_half = split_halves(data, size=args.train_size)
+    train = Batches(weights_half, args.batch_size, seed=seed)
+    images, labels = proxy_batch(arch_half, args.batch_size, seed=seed, mean=train.mean, std=train.std)
+    candidates = list(dict.fromkeys(cells))
+    scores = [
+        score(c, TF_RULE, images, labels, seed, channels=args.channels, cells_per_stage=args.cells_per_stage)
+        for c in candidates
+    ]
+    merit = rank_sum(scores, TF_RULE)
+    best = candidates[max(range(len(candidates)), key=merit.__getitem__)]
+    return {"genotype": best, "benchmark": table.query(best), "seconds": time.perf_counter() - start}
+
+
+def posterior_summary(op_probabilities: dict) -> tuple[float, list[float]]:
+    """Mean op entropy (nats) and the largest op probability per edge of a result's ``op_probabilities``."""
+    entropies, largest = [], []
+    for edges in op_probabilities.values():
+        for probs in edges.values():
+            p = [v for v in probs.values() if v > 0]
+            entropies.append(-sum(v * math.log(v) for v in p))
+            largest.append(max(probs.values()))
+    return statistics.mean(entropies), largest
+
+
+def result_rows(method: str, seed: int, result: dict, wall: float) -> list[dict]:
+    """The rows of one search's ``result.json`` (argmax, and the selected cell when it made a selection)."""
+    suffix = SELECT.get(method, (None, "sel", 0))[1]
+    entropy, largest = posterior_summary(result["op_probabilities"])
+    picks = [(method, result["argmax_genotype"], result["argmax_benchmark"])]
+    if result.get("selection") is not None:
+        picks.append((f"{method}-{suffix}", result["genotype"], result["benchmark"]))
+    common = {
+        "seconds": wall,
+        "search_seconds": result["seconds"],
+        "entropy": entropy,
+        "largest_op_probability": largest,
+    }
+    return [{"method": label, "seed": seed, "genotype": g, **accuracies(b), **common} for label, g, b in picks]
+
+
+def run_method(method: str, seed: int, args) -> list[dict]:
+    """One search; returns its rows (argmax, and the method's own selection when it has one)."""
+    rule, _, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
+    out = Path(args.out) / f"{method}-s{seed}"
+    if args.collect:
+        path = out / "result.json"
+        if not path.is_file():
+            print(f"no {path}; skipped", flush=True)
+            return []
+        result = json.loads(path.read_text())
+        return result_rows(method, seed, result, result["seconds"])
+    start = time.perf_counter()
+    result = search(
+        method,
+        dataset="folder",
+        data_dir=args.data,
+        image_size=args.image_size,
+        train_size=args.train_size,
+        epochs=args.epochs if method != "bayesnas" else None,  # BayesNAS: its own one-epoch schedule
+        cells_per_stage=args.cells_per_stage,
+        channels=args.channels,
+        batch_size=args.batch_size,
+        seed=seed,
+        benchmark=args.benchmark,
+        channels_last=True,
+        progress=False,
+        out_dir=out,
+        method_options=args.options.get(method),
+        select=rule,
+        samples=samples or 100,
+    )
+    return result_rows(method, seed, result.to_json(), time.perf_counter() - start)
+
+
+def accuracies(benchmark: dict) -> dict:
+    return {
+        "cifar10": benchmark["cifar10_test"],
+        "cifar100": benchmark["cifar100_test"],
+        "imagenet16": benchmark["imagenet16_test"],
+    }
+
+
+def print_tables(rows: list[dict], table: NB201Table) -> None:
+    print("\n| method | seed | cell | CIFAR-10 | CIFAR-100 | ImageNet16-120 | entropy | largest p per edge | s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        cell = r["genotype"].replace("|", "\\|")  # escaped for Markdown tables
+        entropy = "-" if r.get("entropy") is None else f"{r['entropy']:.3f}"
+        largest = (
+            "-"
+            if r.get("largest_op_probability") is None
+            else " ".join(f"{p:.2f}" for p in r["largest_op_probability"])
+        )
+        print(
+            f"| {r['method']} | {r['seed']} | `{cell}` | {r['cifar10']:.2f} | {r['cifar100']:.2f} "
+            f"| {r['imagenet16']:.2f} | {entropy} | {largest} | {r['seconds']:.0f} |"
+        )
+    print("\n| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | entropy | s (mean) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        rs = [r for r in rows if r["method"] == method]
+
+        def stat(key, digits=2, rs=rs):
+            values = [r[key] for r in rs]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.mean(values):.{digits}f} +- {sd:.{digits}f}"
+
+        entropy = "-" if rs[0].get("entropy") is None else stat("entropy", 3)
+        print(
+            f"| {method} | {stat('cifar10')} | {stat('cifar100')} | {stat('imagenet16')} | {entropy} "
+            f"| {statistics.mean(r['seconds'] for r in rs):.0f} |"
+        )
+    if any(r["method"] == "random" for r in rows):
+        keys = ("cifar10_test", "cifar100_test", "imagenet16_test")
+        every = {k: [row[k] for row in table] for k in keys}
+        print(
+            "\nall 15,625 cells (a uniformly random cell): "
+            + ", ".join(f"{k} {statistics.mean(v):.2f} +- {statistics.pstdev(v):.2f}" for k, v in every.items())
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", default="darts,drnas")
+    p.add_argument("--methods", default="largest,random,training-free,darts,drnas,balenas,bayesnas,pgnas")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--data", default=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"))
     p.add_argument("--benchmark", default=str(SHARED / "data" / "nb201" / "nb201_accuracy.csv"))
-    p.add_argument("--train-size", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--warmup-epochs", type=int, default=4)
+    p.add_argument("--image-size", type=int, default=16)
+    p.add_argument("--train-size", type=int, default=None, help="images per half (default: all 25,000)")
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--cells-per-stage", type=int, default=1)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs"))
-    p.add_argument("--select", default="argmax", help="argmax or proxy:NAME[+NAME...] (BaLeNAS-TF selection)")
-    p.add_argument("--samples", type=int, default=100, help="cells drawn for --select")
-    p.add_argument("--progressive", action="store_true", help="the method's progressive schedule (rows <method>-prog)")
-    p.add_argument("--single-path", action="store_true", help="one sampled op per edge per step (rows <method>-sp)")
+    p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--samples", type=int, default=100, help="cells per seed of the random and training-free baselines")
+    p.add_argument("--no-select", dest="select", action="store_false", help="argmax rows only (no TF / PGS picks)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs" / "protocol"))
     p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
+    p.add_argument("--collect", action="store_true", help="print the tables of the runs already in --out")
     args = p.parse_args()
-
-    options: dict[str, dict] = {}
+    args.options = {}
     for text in args.option:
         method, _, kv = text.partition(":")
         key, _, value = kv.partition("=")
-        options.setdefault(method, {})[key] = json.loads(value)
+        args.options.setdefault(method, {})[key] = json.loads(value)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")
+    table = NB201Table(args.benchmark)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus", flush=True)
     rows = []
-    suffix = ("-prog" if args.progressive else "") + ("-sp" if args.single_path else "")
     for method in args.methods.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            start = time.perf_counter()
-            result = search(
-                method,
-                dataset="folder",
-                data_dir=args.data,
-                train_size=args.train_size,
-                epochs=args.epochs,
-                # progressive: the same weight-only epochs in all, split evenly over the two stages
-                warmup_epochs=args.warmup_epochs // 2 if args.progressive else args.warmup_epochs,
-                cells_per_stage=args.cells_per_stage,
-                channels=args.channels,
-                seed=seed,
-                benchmark=args.benchmark,
-                channels_last=True,
-                progress=False,
-                out_dir=Path(args.out) / f"{method}{suffix}-s{seed}",
-                method_options=options.get(method),
-                select=args.select,
-                samples=args.samples,
-                progressive=args.progressive,
-                single_path=args.single_path,
-            )
-            wall = time.perf_counter() - start
-            label = method + suffix
-            picks = [(label, result.argmax_genotype, result.argmax_benchmark)]
-            if result.selection is not None:
-                suffix = "pgs" if args.select == "valid" else "tf"
-                picks.append((f"{label}-{suffix}", result.genotype, result.benchmark))
-            for label, genotype, b in picks:
-                row = {
-                    "method": label,
-                    "seed": seed,
-                    "genotype": genotype,
-                    "cifar10": b["cifar10_test"],
-                    "cifar100": b["cifar100_test"],
-                    "imagenet16": b["imagenet16_test"],
-                    "seconds": wall,
-                }
-                rows.append(row)
+            if method in BASELINES:
+                pick = baseline(method, seed, table, args)
+                new = [
+                    {
+                        "method": method,
+                        "seed": seed,
+                        "genotype": pick["genotype"],
+                        **accuracies(pick["benchmark"]),
+                        "seconds": pick["seconds"],
+                        "entropy": None,
+                        "largest_op_probability": None,
+                    }
+                ]
+            else:
+                new = run_method(method, seed, args)
+            for row in new:
                 print(json.dumps(row), flush=True)
-
-    print("\n| method | seed | cell | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        cell = r["genotype"].replace("|", "\\|")  # escaped for Markdown tables
-        print(
-            f"| {r['method']} | {r['seed']} | `{cell}` | {r['cifar10']:.2f} | {r['cifar100']:.2f} "
-            f"| {r['imagenet16']:.2f} | {r['seconds']:.0f} |"
-        )
-    print("\n| method | CIFAR-10 | CIFAR-100 | ImageNet16-120 | search s (mean) |")
-    print("| --- | --- | --- | --- | --- |")
-    for method in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == method]
-
-        def stat(key, rs=rs):
-            values = [r[key] for r in rs]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            return f"{statistics.mean(values):.2f} +- {sd:.2f}"
-
-        print(
-            f"| {method} | {stat('cifar10')} | {stat('cifar100')} | {stat('imagenet16')} "
-            f"| {statistics.mean(r['seconds'] for r in rs):.0f} |"
-        )
+            rows += new
+    print_tables(rows, table)
 
 
 if __name__ == "__main__":

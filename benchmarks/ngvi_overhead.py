@@ -29,23 +29,18 @@ def measure(optim: str, args: dict, queue) -> None:
     """Child process: time ``repeats`` search steps with ``optim``; put a result dict on ``queue``."""
     import pyro
 
-    from pyronas.api import arch_optimizer
+    from pyronas.build import build_inference, resolve_search
     from pyronas.infer import BilevelSVI
-    from pyronas.optim import weight_sgd
-    from pyronas.registry import get_method
-    from pyronas.spaces import get_space
 
     torch.set_num_threads(args["threads"])
     device = torch.device(args["device"])
     pyro.clear_param_store()
     torch.manual_seed(0)
-    space = get_space("nb201")
+    config, spec, space = resolve_search("balenas", dataset="cifar10", epochs=1, arch_optim=optim)
     supernet = space.supernet(channels=args["channels"], cells_per_stage=args["cells_per_stage"], num_classes=10)
     supernet.to(device)
-    model, guide = get_method("balenas").build(supernet, space)
-    guide.to(device)
-    lr = {"ngvi": 0.01, "adam": 3e-4}[optim]
-    svi = BilevelSVI(model, guide, supernet, weight_sgd(1), arch_optimizer(optim, lr, 1e-3, model))
+    model, guide, weight_optim, arch_optim, loss = build_inference(config, spec, space, supernet)
+    svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss)
     g = torch.Generator().manual_seed(1)
     images = torch.randn(args["batch_size"], 3, 32, 32, generator=g).to(device)
     labels = torch.randint(0, 10, (args["batch_size"],), generator=g).to(device)

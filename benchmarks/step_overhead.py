@@ -28,10 +28,9 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 
-from pyronas.api import arch_optimizer
+from pyronas.build import build_inference, resolve_search
 from pyronas.infer import BilevelSVI
-from pyronas.optim import arch_adam, weight_sgd
-from pyronas.registry import METHODS, get_method
+from pyronas.registry import METHODS
 from pyronas.spaces import get_space
 
 PLAIN_METHODS = ("darts", "drnas")
@@ -75,17 +74,10 @@ class PlainStep:
 
 
 def pyronas_step(method: str, supernet: torch.nn.Module, space) -> BilevelSVI:
-    """The method's BilevelSVI with its protocol optimizers (as ``pyronas.api.search`` builds them)."""
-    spec = get_method(method)
-    model, guide = spec.build(supernet, space)
-    guide.to(next(supernet.parameters()).device)
-    protocol = spec.protocol
-    weight_optim = weight_sgd(1, weight_decay=protocol.get("weight_decay", 3e-4))
-    arch_name = protocol.get("arch_optim", "adam")
-    arch_optim = (
-        arch_adam() if arch_name == "adam" else arch_optimizer(arch_name, 0.01, 1e-3, model)
-    )  # NGVI lr as in ARCH_LR
-    return BilevelSVI(model, guide, supernet, weight_optim, arch_optim)
+    """The method's BilevelSVI with its protocol optimizers, built as ``pyronas.api.search`` builds them."""
+    config, spec, space = resolve_search(method, space=space.name, dataset="cifar10", epochs=1)
+    model, guide, weight_optim, arch_optim, loss = build_inference(config, spec, space, supernet)
+    return BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss)
 
 
 def batch(size: int, args, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,9 +9,15 @@ of its cell type, ``r[e, k] = |E_q[s_op[e, k] s_edge[e]]| / max |E_q[s_op s_edge
 sees its prior). An ARD-pruned gate has ``loc -> 0``, so a cut edge has ``r ~ 0`` on all its ops. Ops with
 ``r < threshold`` are dropped (:meth:`BayesNASGuide.compress`); an edge survives while one op does.
 
-Derivation scores (:meth:`BayesNASGuide.op_probabilities`): each row is ``r[e]`` with the ``none`` entry set to
-``threshold``, normalised to sum to 1. So ``none`` wins an edge exactly when all its ops fall under the threshold:
-the argmax cell of NB201 is the cell compressed at the default threshold, best surviving op per edge.
+Derivation (:meth:`BayesNASGuide.op_probabilities`) follows the two levels of the hierarchy [1]: an edge is cut only
+when its own gate's relevance, ``|E_q[s_edge[e]]| / max_e |E_q[s_edge]|``, falls below ``threshold``; on an edge that
+survives, its ops compete among themselves by their op gates' posterior means, ``|E_q[s_op[e, k]]|`` normalised over
+the edge. Why not the product relevance ``r`` above: in [1] the edge gate is the parent that decides whether an edge
+exists and the op gates decide which ops it keeps; thresholding the product against the largest weight anywhere
+in the cell compares op gates across edges and cuts every edge whose ops are merely weaker than the strongest
+edge's, which on NB201 (where ``none`` is a candidate) turned most edges into ``none`` after the single epoch.
+So each row is the op share of a surviving edge (``none`` 0), or all mass on ``none`` for a cut edge; compression
+(:meth:`BayesNASGuide.compress`) still prunes by ``r``, the magnitude of each op's mixing weight in the network.
 
 References:
     [1] H. Zhou, M. Yang, J. Wang, W. Pan. BayesNAS: A Bayesian Approach for Neural Architecture Search. ICML 2019.
@@ -94,15 +100,28 @@ class BayesNASGuide(PyroModule):
         return out
 
     @torch.no_grad()
-    def op_probabilities(self) -> dict[str, torch.Tensor]:
-        """Scores ``{cell: [E, K]}``, rows summing to 1: relevance, ``none`` scored ``threshold``, normalised."""
-        inactive = ~active_ops(self.space)
+    def edge_relevance(self) -> dict[str, torch.Tensor]:
+        """Edge relevance ``{cell: [E]}`` in ``[0, 1]``: ``|posterior-mean edge gate|`` over its cell type's largest."""
         out = {}
-        for cell, r in self.relevance().items():
-            scores = r.clone()
-            scores[:, inactive] = self.threshold / max(1, int(inactive.sum()))
-            total = scores.sum(-1, keepdim=True)
-            out[cell] = torch.where(total > 0, scores / total.clamp_min(1e-30), 1.0 / scores.shape[-1])
+        for cell in self.space.cell_types:
+            magnitude = getattr(self.locs, f"{cell}_edge").detach().abs().cpu()
+            largest = magnitude.max()
+            out[cell] = magnitude / largest if largest > 0 else magnitude
+        return out
+
+    @torch.no_grad()
+    def op_probabilities(self) -> dict[str, torch.Tensor]:
+        """Derivation scores ``{cell: [E, K]}``, rows summing to 1: surviving edges' op shares, cut edges' ``none``."""
+        active = active_ops(self.space)
+        none = torch.zeros(len(self.space.ops))
+        none[~active] = 1.0 / max(1, int((~active).sum()))
+        out = {}
+        for cell, edge in self.edge_relevance().items():
+            magnitude = getattr(self.locs, f"{cell}_op").detach().abs().cpu() * active
+            total = magnitude.sum(-1, keepdim=True)
+            share = torch.where(total > 0, magnitude / total.clamp_min(1e-30), active / active.sum())
+            cut = (edge < self.threshold) & bool((~active).any())  # a space without ``none`` cuts no edge
+            out[cell] = torch.where(cut.unsqueeze(-1), none, share)
         return out
 
     def compress(self, threshold: float | None = None) -> Compression:

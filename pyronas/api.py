@@ -12,7 +12,7 @@ import torch
 
 from pyronas.build import SearchParts, arch_optimizer, build_search
 from pyronas.config import SearchConfig
-from pyronas.data import Batches
+from pyronas.data import Batches, ImageData
 from pyronas.infer.checkpoint import save_json
 from pyronas.proxies import proxy_batch
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
@@ -99,19 +99,16 @@ def _select_final(parts: SearchParts) -> dict:
     model, guide, supernet, search_space = parts.model, parts.guide, parts.supernet, parts.space
     rule, samples, select_batches = config["select"], config["samples"], config["select_batches"]
     device, seed, batch_size = train.device, config["seed"], config["batch_size"]
-    if rule == VALID:
-        held_out = Batches(
-            arch_half,
-            batch_size,
-            augment=False,
-            mean=train.mean,
-            std=train.std,
-            device=device,
-            seed=seed,
-            channels_last=config["channels_last"],
+    if rule == VALID:  # scored on the architecture half, BatchNorm recalibrated per cell on the weight half
+
+        def plain(data: ImageData) -> list:
+            shared = dict(mean=train.mean, std=train.std, device=device, channels_last=config["channels_last"])
+            return list(itertools.islice(Batches(data, batch_size, augment=False, seed=seed, **shared), select_batches))
+
+        batches, calibration = plain(arch_half), plain(parts.weights_half)
+        return select_by_validation(
+            model, guide, search_space, supernet, samples, batches, seed=seed, calibration=calibration
         )
-        batches = list(itertools.islice(held_out, select_batches))
-        return select_by_validation(model, guide, search_space, supernet, samples, batches, seed=seed)
     images, labels = proxy_batch(arch_half, batch_size, seed=seed, mean=train.mean, std=train.std, device=device)
     return select_cell(
         model,

@@ -58,6 +58,7 @@ class SearchParts:
     guide: torch.nn.Module
     train: Batches
     valid: Batches
+    weights_half: ImageData
     arch_half: ImageData
     weight_optim: object
     arch_optim: object
@@ -166,7 +167,16 @@ def build_search(config: SearchConfig | str | None = None, **overrides) -> Searc
     supernet.single_path = c["single_path"]
     if c["compile"]:
         supernet.compile()  # in place: parameter names, hence checkpoints, are unchanged
-    parts = dict(config=c, spec=spec, space=space, supernet=supernet, train=train, valid=valid, arch_half=arch_half)
+    parts = dict(
+        config=c,
+        spec=spec,
+        space=space,
+        supernet=supernet,
+        train=train,
+        valid=valid,
+        arch_half=arch_half,
+        weights_half=weights_half,
+    )
     store = {"params": {}, "constraints": {}}
     with pyro.get_param_store().scope(store):
         model, guide, weight_optim, arch_optim, loss = build_inference(c, spec, space, supernet)

@@ -49,7 +49,7 @@ def cmd_search(args) -> int:
     config = _search_config(args)
     if args.print_config:
         spec = get_method(config.method)
-        print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(), indent=2))
+        print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(nested=True), indent=2))
         return 0
     result = search(config)
     if not is_main_process():  # every rank holds the same result; rank 0 reports it

@@ -8,7 +8,8 @@ Rules: ``"argmax"`` (no selection), ``"proxy:<name>"`` (highest score of one pro
 their mean rank, an undefined score ranks last, and the ranks are added; a cell that many
 proxies agree on wins over one that a single proxy favours) and ``"valid"`` (posterior-guided
 sampling: highest accuracy of the trained supernet restricted to the cell, ``space.one_hot``, on
-held-out batches, no fine-tuning; ties go to the lower loss).
+held-out batches, no fine-tuning, with BatchNorm statistics recomputed for each candidate; ties go to the
+lower loss).
 
 References:
     [1] M. Zhang, S. Pan, X. Chang, S. Su, J. Hu, G. Haffari, B. Yang. BaLeNAS: Differentiable
@@ -16,6 +17,8 @@ References:
     [2] M. Abdelfattah, A. Mehrotra, L. Dudziak, N. Lane. Zero-Cost Proxies for Lightweight NAS.
         ICLR 2021.
     [3] Y. Zhou, X. Sun, C. Luo, Z.-J. Zha, W. Zeng. Posterior-Guided Neural Architecture Search. AAAI 2020.
+    [4] Z. Guo, X. Zhang, H. Mu, W. Heng, Z. Liu, Y. Wei, J. Sun. Single Path One-Shot Neural Architecture
+        Search with Uniform Sampling. ECCV 2020.
 """
 
 from __future__ import annotations
@@ -145,17 +148,62 @@ def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
         net.train(training)
 
 
+@contextlib.contextmanager
+def recalibrated_batchnorm(
+    net: nn.Module, weights: Mapping[str, torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> Iterator[nn.Module]:
+    """``net`` in eval mode with its BatchNorm running statistics recomputed for one sub-network.
+
+    Every BatchNorm's statistics are reset and re-estimated as the plain average over ``batches`` of
+    ``net(images, weights)`` in training mode, no gradients (the sub-network's own statistics, as when
+    evaluating a sub-network of a shared supernet [4]); buffers, momenta and mode are restored on exit.
+    """
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
+    momenta = [m.momentum for m in norms]
+    training, single_path = net.training, getattr(net, "single_path", None)
+    try:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: every batch counts the same
+        if single_path:
+            net.single_path = False  # calibrate the whole sub-network, not sampled paths
+        net.train()
+        with torch.no_grad():
+            for images, _ in batches:
+                net(images, {cell: w.to(images.device) for cell, w in weights.items()})
+        net.eval()
+        yield net
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        if single_path is not None:
+            net.single_path = single_path
+        net.train(training)
+
+
 @torch.no_grad()
 def supernet_accuracy(
-    supernet: nn.Module, weights: Mapping[str, torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    supernet: nn.Module,
+    weights: Mapping[str, torch.Tensor],
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    calibration: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[float, float]:
     """Accuracy in % and mean cross-entropy of ``supernet(images, weights)`` over ``batches``.
 
-    BatchNorm uses each batch's statistics (the running ones were gathered under the search's mixed
-    weights, not the candidate's); the supernet's buffers and mode are left as they were.
+    BatchNorm (the running statistics were gathered under the search's mixed weights, not the candidate's)
+    uses statistics recomputed for ``weights`` on ``calibration`` batches (:func:`recalibrated_batchnorm`),
+    or, without them, each scored batch's own statistics. The supernet's buffers and mode are left as they were.
     """
     correct, loss, count = 0, 0.0, 0
-    with batch_statistics(supernet):
+    if calibration:
+        context = recalibrated_batchnorm(supernet, weights, calibration)
+    else:
+        context = batch_statistics(supernet)
+    with context:
         for images, labels in batches:
             logits = supernet(images, {cell: w.to(images.device) for cell, w in weights.items()})
             correct += int((logits.argmax(-1) == labels).sum())
@@ -173,24 +221,28 @@ def select_by_validation(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     *,
     seed: int = 0,
+    calibration: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict:
     """Posterior-guided sampling [3]: draw ``samples`` cells, keep the one the shared weights classify best.
 
     Each distinct candidate is scored by :func:`supernet_accuracy` with ``space.one_hot(genotype)``
-    on ``batches`` (held-out, un-augmented ``(images, labels)`` pairs); the best accuracy wins, ties
-    go to the lower loss, then to the earlier draw. Returns ``{"rule": "valid", "samples",
-    "batches", "genotype", "candidates", "scores"}`` with ``scores[i] = {"accuracy", "loss"}``.
+    on ``batches`` (held-out, un-augmented ``(images, labels)`` pairs), its BatchNorm statistics
+    recomputed on ``calibration`` batches (training images; without them, each scored batch's own);
+    the best accuracy wins, ties go to the lower loss, then to the earlier draw. Returns ``{"rule": "valid",
+    "samples", "batches", "calibration_batches", "genotype", "candidates", "scores"}`` with
+    ``scores[i] = {"accuracy", "loss"}``.
     """
     if not batches:
         raise ValueError("validation selection needs at least one batch; raise select_batches")
     images, labels = batches[0]
     candidates = draw_candidates(model, guide, space, samples, images, labels, seed=seed)
-    scores = [supernet_accuracy(supernet, space.one_hot(cell), batches) for cell in candidates]
+    scores = [supernet_accuracy(supernet, space.one_hot(cell), batches, calibration) for cell in candidates]
     best = max(range(len(candidates)), key=lambda i: (scores[i][0], -scores[i][1]))
     return {
         "rule": VALID,
         "samples": samples,
         "batches": len(batches),
+        "calibration_batches": len(calibration or ()),
         "genotype": candidates[best],
         "candidates": candidates,
         "scores": [{"accuracy": acc, "loss": loss} for acc, loss in scores],

@@ -174,3 +174,32 @@ def test_search_cli_valid_rule_records_argmax_and_selected_cells(tmp_path):
     last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])  # unrounded op probabilities
     assert saved["argmax_genotype"] == last["genotype"]
     assert last["genotype"] == get_space("nb201").derive({"cell": torch.tensor(last["op_probabilities"]["cell"])})
+
+
+def test_valid_rule_recalibrates_batchnorm_for_each_candidate():
+    model, guide, space = _pair("drnas")
+    supernet = model.supernet
+    gen = torch.Generator().manual_seed(2)
+    batches = [(torch.randn(16, 3, 8, 8, generator=gen), torch.randint(0, 10, (16,), generator=gen)) for _ in range(2)]
+    calibration = [(3.0 * torch.randn(16, 3, 8, 8, generator=gen) + 1.0, torch.zeros(16, dtype=torch.long))]
+    before = copy.deepcopy(supernet.state_dict())
+    out = select_by_validation(model, guide, space, supernet, 6, batches, seed=0, calibration=calibration)
+    assert out["calibration_batches"] == 1
+    for cell, got in zip(out["candidates"], out["scores"]):
+        # by hand: fresh statistics averaged over the calibration batch under the cell, then eval mode
+        net = copy.deepcopy(supernet)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        with torch.no_grad():
+            net.train()(calibration[0][0], space.one_hot(cell))
+            net.eval()
+            logits = torch.cat([net(x, space.one_hot(cell)) for x, _ in batches])
+        labels = torch.cat([y for _, y in batches])
+        assert got["accuracy"] == pytest.approx(100.0 * float((logits.argmax(-1) == labels).float().mean()))
+        assert got["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, labels)), rel=1e-5)
+    plain = select_by_validation(model, guide, space, supernet, 6, batches, seed=0)["scores"]
+    assert [s["loss"] for s in plain] != pytest.approx([s["loss"] for s in out["scores"]])  # not batch statistics
+    after = supernet.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items()) and supernet.training

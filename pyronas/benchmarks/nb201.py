@@ -2,23 +2,59 @@
 
 The table is the CSV described in ``shared/data/README.md`` (columns ``index, arch, params_m,
 cifar10_valid, cifar10_test, ...``). pyronas ships no copy: pass its path, or set the
-``PYRONAS_NB201`` environment variable.
+``PYRONAS_NB201`` environment variable. A table that was cut (rows missing, a short last line, or one
+without its line break) is refused with :class:`BenchmarkError`.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-from pyronas.spaces.nb201_cells import canonical
+from pyronas.spaces.nb201_cells import NUM_CELLS, canonical
 
 ENV_VAR = "PYRONAS_NB201"
 HEADLINE = ("cifar10_valid", "cifar10_test", "cifar100_test", "imagenet16_test")
 
 
 class BenchmarkError(RuntimeError):
-    """The benchmark table is missing, unreadable or lacks a cell."""
+    """The benchmark table is missing, unreadable, incomplete or lacks a cell."""
+
+
+def _incomplete(path: Path, what: str) -> BenchmarkError:
+    return BenchmarkError(
+        f"NB201 table {path} is incomplete: {what}; use a complete nb201_accuracy.csv "
+        f"({NUM_CELLS:,} rows, indices 0..{NUM_CELLS - 1}, as in shared/data/nb201)"
+    )
+
+
+def _whole_rows(path: Path, reader: csv.DictReader) -> Iterator[dict]:
+    """The reader's rows; a line with fewer or more fields than the header is refused."""
+    for row in reader:
+        extra = row.pop(None, None)
+        missing = sum(value is None for value in row.values())  # csv fills the fields a short line lacks with None
+        if missing:
+            raise _incomplete(path, f"line {reader.line_num} has {len(row) - missing} of {len(row)} fields")
+        if extra:
+            raise ValueError(f"line {reader.line_num} has {len(row) + len(extra)} fields, the header {len(row)}")
+        yield row
+
+
+def _check_complete(path: Path, rows: list[dict]) -> None:
+    """Refuse a table that was cut: a last line without its line break, or cells missing."""
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) not in (b"\n", b"\r"):
+            raise _incomplete(path, "its last line has no line break, so it may be cut")
+    missing = sorted(set(range(NUM_CELLS)) - {row["index"] for row in rows})
+    if missing or len(rows) != NUM_CELLS:
+        shown = ", ".join(map(str, missing[:3])) + (", ..." if len(missing) > 3 else "")
+        raise _incomplete(path, f"{len(rows):,} rows" + (f", indices {shown} missing" if missing else ""))
+    cells = len({row["arch"] for row in rows})
+    if cells != NUM_CELLS:
+        raise _incomplete(path, f"{len(rows):,} rows but {cells:,} distinct cells")
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> Path:
@@ -47,7 +83,8 @@ class NB201Table:
                 if not reader.fieldnames or "arch" not in reader.fieldnames or "index" not in reader.fieldnames:
                     raise BenchmarkError(f"{self.path} is not an NB201 table: it lacks 'index' and 'arch' columns")
                 self.columns = tuple(c for c in reader.fieldnames if c not in ("index", "arch"))
-                self._rows = [self._convert(row) for row in reader]
+                self._rows = [self._convert(row) for row in _whole_rows(self.path, reader)]
+            _check_complete(self.path, self._rows)
         except (OSError, UnicodeDecodeError, csv.Error, ValueError) as e:
             raise BenchmarkError(f"cannot read NB201 table {self.path}: {e}") from None
         self._by_arch = {row["arch"]: row for row in self._rows}

@@ -5,6 +5,7 @@ from pyronas.diagnostics.plots import (
     plot_cell,
     plot_forest,
     plot_op_probabilities,
+    plot_op_trajectories,
     plot_posterior_cell,
     plot_traces,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "plot_cell",
     "plot_forest",
     "plot_op_probabilities",
+    "plot_op_trajectories",
     "plot_posterior_cell",
     "plot_traces",
     "posterior_genotype",

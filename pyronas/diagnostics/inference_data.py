@@ -9,8 +9,9 @@ Groups:
   the table reports for the cell each draw derives;
 - ``optimization``: the search history, per epoch (``train_loss``, ``valid_loss``,
   ``train_acc``, ``valid_acc``, ``entropy``; dims ``(chain, epoch)``) and per step (the ELBO
-  estimates ``train_loss_steps``, ``valid_loss_steps``; dims ``(chain, step)``), NaN-padded
-  where searches ran for different lengths;
+  estimates ``train_loss_steps``, ``valid_loss_steps``; dims ``(chain, step)``) and the guide's op
+  probabilities at the end of every epoch, ``op_probabilities`` ``(chain, epoch, cell_type, edge, op)``
+  (the trajectory of the search), NaN-padded where searches ran for different lengths;
 - ``guide``: per chain, the guide's own ``op_probabilities`` ``(chain, cell_type, edge, op)``,
   the ``genotype`` it derives, ``seed`` and ``run`` (the search folder).
 
@@ -30,7 +31,7 @@ import xarray as xr
 from pyro import poutine
 
 from pyronas.diagnostics._az import az
-from pyronas.diagnostics.runs import SearchRun, load_run
+from pyronas.diagnostics.runs import SearchRun, load_chains
 
 EPOCH_VARS = ("train_loss", "valid_loss", "train_acc", "valid_acc", "entropy")
 STEP_VARS = ("train_loss_steps", "valid_loss_steps")
@@ -75,6 +76,16 @@ def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
     coords = {"chain": np.arange(len(runs)), "epoch": np.arange(1, epochs + 1)}
     if "train_loss_steps" in data:
         coords["step"] = np.arange(data["train_loss_steps"][1].shape[1])
+    space = runs[0].space
+    trajectory = np.full((len(runs), epochs, len(space.cell_types), len(space.edge_names), len(space.ops)), np.nan)
+    for c, run in enumerate(runs):
+        for e, record in enumerate(run.history):
+            probs = record.get("op_probabilities") or {}
+            for t, cell in enumerate(space.cell_types):
+                if cell in probs:
+                    trajectory[c, e, t] = np.asarray(probs[cell], dtype=float)
+    data["op_probabilities"] = (("chain", "epoch", "cell_type", "edge", "op"), trajectory)
+    coords.update(cell_type=list(space.cell_types), edge=list(space.edge_names), op=list(space.ops))
     return xr.Dataset(data, coords=coords)
 
 
@@ -117,20 +128,17 @@ def from_runs(
     """InferenceData of the architecture posteriors of one or several searches (one chain each).
 
     Args:
-        runs: search folders or loaded :class:`SearchRun` objects; all must share a space.
+        runs: search folders or loaded :class:`SearchRun` objects, each search once, all of one method and
+            space (:func:`~pyronas.diagnostics.runs.check_chains`).
         num_draws: posterior draws per chain.
         seed: draws of chain ``c`` use seed ``seed + c``.
         benchmark: optional table with ``accuracies(genotype) -> {column: value}`` (e.g.
             :class:`pyronas.benchmarks.NB201Table`); adds ``benchmark_<column>`` to the posterior.
     """
-    runs = [r if isinstance(r, SearchRun) else load_run(r) for r in runs]
-    if not runs:
-        raise ValueError("no search folders given")
     if num_draws < 1:
         raise ValueError(f"num_draws must be >= 1, got {num_draws}")
+    runs = load_chains(runs)
     space = runs[0].space
-    if any(r.space.name != space.name for r in runs):
-        raise ValueError("all searches must share one search space: " + ", ".join(r.space.name for r in runs))
     chain_draws = [draw_weights(run, num_draws, seed + c) for c, run in enumerate(runs)]
     weights = {cell: np.stack([d[cell] for d in chain_draws]) for cell in space.cell_types}
     coords = {

@@ -126,6 +126,52 @@ def plot_traces(idata) -> Figure:
     return fig
 
 
+def plot_op_trajectories(idata, columns: int = 3) -> Figure:
+    """Each edge's op probabilities over the epochs: one small panel per edge and cell type, one line per op.
+
+    The searches (chains) share the panels: each op keeps its colour, each chain its line style, so
+    seeds that agree draw on top of one another. Read from the ``optimization`` group's ``op_probabilities``.
+    """
+    hist = idata.optimization
+    if "op_probabilities" not in hist:
+        raise ValueError("these logs have no per-epoch op probabilities; rerun the searches with this version")
+    cells, edges, ops = list(hist["cell_type"].values), list(hist["edge"].values), list(hist["op"].values)
+    cols = min(columns, len(edges))
+    rows_per_cell = -(-len(edges) // cols)
+    fig, axes = plt.subplots(
+        rows_per_cell * len(cells), cols, figsize=(3.2 * cols, 2.2 * rows_per_cell * len(cells) + 1.0),
+        sharex=True, sharey=True, squeeze=False,
+    )  # fmt: skip
+    styles = ["-", "--", ":", "-."]
+    epochs = hist["epoch"].values
+    top = float(np.nanmax(hist["op_probabilities"].values, initial=0.0))
+    top = 1.0 if top > 0.6 else max(0.3, top + 0.05)  # small movements stay visible
+    for t, cell in enumerate(cells):
+        for i, edge in enumerate(edges):
+            ax = axes[t * rows_per_cell + i // cols][i % cols]
+            for c in hist["chain"].values:
+                values = hist["op_probabilities"].sel(chain=c, cell_type=cell, edge=edge).values  # [epoch, op]
+                for k, op in enumerate(ops):
+                    ax.plot(epochs, values[:, k], styles[int(c) % len(styles)], color=f"C{k % 10}", lw=1.0,
+                            label=op if c == hist["chain"].values[0] else None)  # fmt: skip
+            ax.axhline(1.0 / len(ops), color="grey", lw=0.5, ls=":")
+            ax.set_title(f"{cell} {edge}" if len(cells) > 1 else edge, fontsize=8)
+            ax.set_ylim(0.0, top)
+            ax.tick_params(labelsize=7)
+        for j in range(len(edges), rows_per_cell * cols):  # unused panels of the last row
+            axes[t * rows_per_cell + j // cols][j % cols].axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch", fontsize=8)
+    for row in axes:
+        row[0].set_ylabel("op probability", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    chains = len(hist["chain"])
+    fig.suptitle(f"op probabilities per epoch ({chains} search(es); line style: search)", fontsize=10)
+    fig.legend(handles, labels, loc="lower center", ncol=len(ops), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
 def _node_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (0, int(n), "") if n.isdigit() else (1, 0, n))
 

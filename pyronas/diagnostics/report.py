@@ -11,7 +11,13 @@ import matplotlib
 import matplotlib.pyplot as plt
 
 from pyronas.diagnostics.inference_data import from_runs
-from pyronas.diagnostics.plots import plot_forest, plot_op_probabilities, plot_posterior_cell, plot_traces
+from pyronas.diagnostics.plots import (
+    plot_forest,
+    plot_op_probabilities,
+    plot_op_trajectories,
+    plot_posterior_cell,
+    plot_traces,
+)
 from pyronas.diagnostics.summary import summarize
 
 
@@ -50,6 +56,7 @@ def write_report(
         "op_probabilities.png": lambda: plot_op_probabilities(idata, hdi_prob),
         "forest.png": lambda: plot_forest(idata, hdi_prob),
         "traces.png": lambda: plot_traces(idata),
+        "trajectories.png": lambda: plot_op_trajectories(idata),
         "cell.png": lambda: plot_posterior_cell(idata),
     }
     written = {}

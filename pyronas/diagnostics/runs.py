@@ -3,14 +3,16 @@
 A search folder holds ``checkpoint.pt`` (config, model and guide state, history) and
 ``log.jsonl``. Guides keep their parameters in Pyro's global parameter store, so a run's
 guide is only valid inside :meth:`SearchRun.activate`, which gives it a private store; several
-runs can then be loaded in one process without overwriting each other.
+runs can then be loaded in one process without overwriting each other. :func:`load_chains` loads several
+as the chains of one posterior and refuses (:func:`check_chains`) the same search twice or mixed
+methods or spaces.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,3 +108,61 @@ def load_run(path: str | os.PathLike) -> SearchRun:
         with torch.no_grad():  # materialise lazily created parameters in this run's store
             pyro.poutine.trace(run.guide).get_trace()
     return run
+
+
+def _timeless(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+def _check_folders(paths: Sequence[Path]) -> None:
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            same = "twice" if path == seen[key] else f"twice ({seen[key]} and {path})"
+            raise ValueError(f"search folder {key} is given {same}; pass each search once (one chain per search)")
+        seen[key] = path
+
+
+def check_chains(runs: Sequence[SearchRun]) -> None:
+    """Refuse searches that cannot be the chains of one posterior; raises ``ValueError`` with a one-line reason.
+
+    Each search may appear once: not the same folder twice, nor a copy of one (a folder whose settings,
+    seed and history, timings aside, equal another's). All must share one search space and one method.
+    """
+    if not runs:
+        raise ValueError("no search folders given")
+    _check_folders([run.path for run in runs])
+    for i, run in enumerate(runs):
+        for other in runs[:i]:
+            if run.config == other.config and _timeless(run.history) == _timeless(other.history):
+                raise ValueError(
+                    f"{run.path} holds the same search as {other.path} (same settings, seed and history); "
+                    "a copy is not a second chain: pass one of them"
+                )
+    first = runs[0]
+    for run in runs[1:]:
+        if run.space.name != first.space.name:
+            raise ValueError(
+                f"searches in different spaces cannot be chains of one posterior: {first.path} is {first.space.name}, "
+                f"{run.path} is {run.space.name}; report each space separately"
+            )
+        if run.method != first.method:
+            raise ValueError(
+                f"searches of different methods cannot be chains of one posterior: {first.path} is {first.method}, "
+                f"{run.path} is {run.method}; report each method separately"
+            )
+
+
+def load_chains(runs: Iterable[SearchRun | str | os.PathLike]) -> list[SearchRun]:
+    """Search folders (or loaded runs) as the chains of one posterior, checked by :func:`check_chains`.
+
+    Folders given twice are refused before anything is loaded.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ValueError("no search folders given")
+    _check_folders([r.path if isinstance(r, SearchRun) else Path(r) for r in runs])
+    loaded = [r if isinstance(r, SearchRun) else load_run(r) for r in runs]
+    check_chains(loaded)
+    return loaded

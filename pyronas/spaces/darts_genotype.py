@@ -10,6 +10,10 @@ node, each with one op, and the cell outputs the concatenation of nodes 2..5::
 
 References:
     [1] H. Liu, K. Simonyan, Y. Yang. DARTS: Differentiable Architecture Search. ICLR 2019.
+    [2] X. Chen, L. Xie, J. Wu, Q. Tian. Progressive Differentiable Architecture Search. ICCV 2019.
+    [3] Y. Xu et al. PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture Search. ICLR 2020.
+    [4] X. Chen et al. DrNAS: Dirichlet Neural Architecture Search. ICLR 2021.
+    [5] X. Dong, Y. Yang. Searching for a Robust Neural Architecture in Four GPU Hours. CVPR 2019.
 """
 
 from __future__ import annotations
@@ -81,8 +85,9 @@ def make_genotype(normal: Sequence[tuple[str, int]], reduce: Sequence[tuple[str,
     return Genotype(cells["normal"], CONCAT, cells["reduce"], CONCAT)
 
 
-# The cells published in [1] (first- and second-order DARTS on CIFAR-10).
+# Published CIFAR-10 cells, copied from the authors' genotype literals (sources beside each).
 # fmt: off
+# DARTS first order (V1) and second order (V2 = "DARTS") [1]: quark0/darts, cnn/genotypes.py.
 DARTS_V1 = make_genotype(
     normal=[
         ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
@@ -103,8 +108,62 @@ DARTS_V2 = make_genotype(
         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1),
     ],
 )
+# P-DARTS [2]: chenxin061/pdarts, genotypes.py (PDARTS).
+PDARTS = make_genotype(
+    normal=[
+        ("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4),
+    ],
+    reduce=[
+        ("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3),
+    ],
+)
+# PC-DARTS [3], searched on CIFAR-10: yuhuixu1993/PC-DARTS, genotypes.py (PC_DARTS_cifar, alias PCDARTS).
+PC_DARTS = make_genotype(
+    normal=[
+        ("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
+        ("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_3x3", 1),
+    ],
+    reduce=[
+        ("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2),
+    ],
+)
+# DrNAS [4], searched on CIFAR-10: xiangning-chen/DrNAS, DARTS-space/genotypes.py (DrNAS_cifar10).
+DRNAS = make_genotype(
+    normal=[
+        ("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2),
+        ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("dil_conv_5x5", 3),
+    ],
+    reduce=[
+        ("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_5x5", 2), ("sep_conv_5x5", 1),
+        ("sep_conv_5x5", 1), ("dil_conv_5x5", 3), ("skip_connect", 4), ("sep_conv_5x5", 1),
+    ],
+)
+# GDAS [5]: D-X-Y/AutoDL-Projects, lib/nas_infer_model/DXYs/genotypes.py (GDAS_V1; xautodl 1.0.0 ships the
+# same file as xautodl/nas_infer_model/DXYs/genotypes.py), its per-node pairs flattened.
+GDAS_V1 = make_genotype(
+    normal=[
+        ("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("sep_conv_5x5", 2),
+        ("sep_conv_3x3", 3), ("skip_connect", 0), ("sep_conv_5x5", 4), ("sep_conv_3x3", 3),
+    ],
+    reduce=[
+        ("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("sep_conv_5x5", 2), ("sep_conv_5x5", 1),
+        ("dil_conv_5x5", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_5x5", 1),
+    ],
+)
 # fmt: on
-GENOTYPES: dict[str, Genotype] = {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2}
+GENOTYPES: dict[str, Genotype] = {
+    "DARTS_V1": DARTS_V1,
+    "DARTS_V2": DARTS_V2,
+    "DARTS": DARTS_V2,  # as in quark0/darts: DARTS = DARTS_V2
+    "PDARTS": PDARTS,
+    "PC_DARTS": PC_DARTS,
+    "PCDARTS": PC_DARTS,  # the name PC-DARTS's train.py uses
+    "DrNAS": DRNAS,
+    "GDAS_V1": GDAS_V1,
+}
 
 _EXAMPLE = "Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), reduce=[...], reduce_concat=...)"
 
@@ -136,7 +195,7 @@ def _pairs(node: ast.expr, field: str) -> list:
 
 
 def parse_genotype(text: str) -> Genotype:
-    """The :class:`Genotype` of a text in DARTS form, or of a published name (``"DARTS_V2"``).
+    """The :class:`Genotype` of a text in DARTS form, or of a published name (a :data:`GENOTYPES` key, ``"PDARTS"``).
 
     The text is parsed, never evaluated; ``*_concat`` may be ``range(2, 6)`` or ``[2, 3, 4, 5]``.
     """

@@ -1,3 +1,5 @@
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ from pyronas.diagnostics import (  # noqa: E402
     plot_cell,
     plot_forest,
     plot_op_probabilities,
+    plot_op_trajectories,
     plot_posterior_cell,
     plot_traces,
 )
@@ -77,3 +80,16 @@ def test_cell_graph_labels_every_edge_with_its_op():
 def test_posterior_cell_is_labelled_with_probabilities(idata):
     texts = _texts(plot_posterior_cell(idata))
     assert sum(t.count("p=") for t in texts) == len(SPACE.edge_names)
+
+
+def test_trajectories_draw_each_edge_s_op_probabilities_per_epoch(idata, drnas_runs):
+    fig = plot_op_trajectories(idata)
+    panels = [ax for ax in fig.axes if ax.lines]
+    assert len(panels) == len(SPACE.edge_names) and [ax.get_title() for ax in panels] == list(SPACE.edge_names)
+    chains, ops = len(idata.optimization["chain"]), len(SPACE.ops)
+    assert all(len(ax.lines) == chains * ops + 1 for ax in panels)  # + the uniform reference line
+    # the line of chain 1, edge 3<-1, op nor_conv_3x3 is that search's logged trajectory
+    log = [json.loads(line) for line in (drnas_runs[1] / "log.jsonl").read_text().splitlines()]
+    edge, op = SPACE.edge_names.index("3<-1"), SPACE.ops.index("nor_conv_3x3")
+    line = panels[edge].lines[1 * ops + op]
+    np.testing.assert_allclose(line.get_ydata(), [r["op_probabilities"]["cell"][edge][op] for r in log])

@@ -103,14 +103,23 @@ def test_compression_is_monotone_in_the_threshold(space_name):
         assert torch.equal(mid.weights[cell], torch.where(kept, mean, torch.zeros(())))
 
 
-def test_argmax_cell_is_the_cell_compressed_at_the_default_threshold():
+def test_derivation_cuts_an_edge_by_its_own_gate_and_picks_ops_within_each_edge():
     space, _, _, guide = _build(threshold=0.3)
     _randomise_locs(guide, seed=3)
-    guide.locs.cell_edge = guide.locs.cell_edge.detach().index_fill(0, torch.tensor([4]), 1e-3)  # 3<-1 nearly cut
-    compressed = guide.compress()
-    assert compressed.genotype == space.derive(guide.op_probabilities())
-    assert "|none~1|" in compressed.genotype.split("+")[2]
-    assert compressed.to_json()["survivors"] == compressed.counts()
+    guide.locs.cell_edge = torch.tensor([1.0, -0.9, 0.05, 0.8, 0.5, 1.2])  # 2<-1 (relevance 0.04) is cut
+    op_locs = torch.randn(6, 5, generator=torch.Generator().manual_seed(1))
+    op_locs[5] *= 0.01  # 3<-2: every op gate tiny next to the others, but its edge gate is the largest
+    guide.locs.cell_op = op_locs
+    probs = guide.op_probabilities()["cell"]
+    none = space.ops.index("none")
+    assert torch.allclose(probs.sum(-1), torch.ones(6))
+    assert probs[2, none] == 1.0 and (probs[[0, 1, 3, 4, 5], none] == 0).all()
+    expected = ["none" if e == 2 else space.ops[1 + int(op_locs[e, 1:].abs().argmax())] for e in range(6)]
+    derived = space.derive(guide.op_probabilities())
+    ops_in_cell = [part.split("~")[0] for node in derived.split("+") for part in node.strip("|").split("|")]
+    assert ops_in_cell == expected
+    # the product relevance (compression) drops 3<-2 entirely at this threshold; derivation keeps it
+    assert not guide.compress().masks["cell"][5].any() and expected[5] != "none"
 
 
 def test_bad_inputs_are_clear_errors():
