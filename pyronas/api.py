@@ -68,11 +68,11 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     """
     parts = build_search(config, **overrides)
     c, world = parts.config, parts.world
+    runner = parts.runner()
+    start = time.perf_counter()
+    history = runner.run(resume=c["resume"])  # in the search's own param store
+    seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
     with parts.activate():
-        runner = parts.runner()
-        start = time.perf_counter()
-        history = runner.run(resume=c["resume"])
-        seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
         argmax = genotype = runner.genotype()
         selection = None if c["select"] == ARGMAX else _select_final(parts)
         genotype = argmax if selection is None else selection.pop("genotype")

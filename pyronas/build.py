@@ -93,6 +93,7 @@ class SearchParts:
             config=c.to_json(),
             resume_key=c.resume_key(),
             read_key=lambda stored: SearchConfig.from_json(stored).resume_key(),
+            store=self.store,
             progress=c["progress"] and self.world.is_main,
             write=self.world.is_main,
             amp=AMP_DTYPES[c["amp"]],

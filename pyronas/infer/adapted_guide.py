@@ -18,22 +18,39 @@ import torch
 from pyro import poutine
 from pyro.poutine.messenger import Messenger
 
+AUXILIARY_SUFFIX = "_unconstrained"  # AutoNormal's auxiliary site of site ``x`` is ``x_unconstrained``
+
 
 class SiteScales(Messenger):
-    """Multiply the log-density of each named sample site by its factor; mask the sites whose factor is 0."""
+    """Give each sample site of a guide the scale and mask of the model's site it stands for.
+
+    A site stands for the model site of the same name, or of its name without ``_unconstrained``
+    (``AutoNormal``'s auxiliary sites); any other site (``AutoContinuous``' joint latent) gets the model
+    sites' common scale and mask, if they share one.
+    """
 
     def __init__(self, scales: dict[str, float | torch.Tensor], masks: dict[str, object]):
         super().__init__()
         self.scales, self.masks = scales, masks
+        common = {float(v) for v in scales.values()}, {repr(v) for v in masks.values()}
+        self.common = (
+            (next(iter(scales.values())), next(iter(masks.values()))) if len(common[0]) == len(common[1]) == 1 else None
+        )
 
     def _process_message(self, msg: dict) -> None:
-        if msg["type"] != "sample":
+        if msg["type"] != "sample" or msg["is_observed"]:
             return
         name = msg["name"]
+        if name not in self.scales and name.endswith(AUXILIARY_SUFFIX):
+            name = name[: -len(AUXILIARY_SUFFIX)]
         if name in self.scales:
-            msg["scale"] = self.scales[name] * msg["scale"]
-        if self.masks.get(name) is not None:
-            mask = self.masks[name]
+            scale, mask = self.scales[name], self.masks.get(name)
+        elif self.common is not None:
+            scale, mask = self.common
+        else:
+            return
+        msg["scale"] = scale * msg["scale"]
+        if mask is not None:
             msg["mask"] = mask if msg["mask"] is None else mask & msg["mask"]
 
 
