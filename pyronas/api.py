@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -41,8 +41,8 @@ class SearchResult:
     history: list = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("history", "config")}
-        return {**out, "config": self.config.to_json()}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("history", "config")}
+        return {**out, "config": self.config.to_json()}  # no deep copy of the config's Python objects
 
 
 def named_probabilities(space, probs: dict[str, torch.Tensor]) -> dict:

@@ -39,7 +39,8 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 def _search_config(args) -> SearchConfig:
     base = read_config_file(args.config) if args.config else {}
     config = search_config(base) if base else SearchConfig()
-    return config.replace(**{**cli_defaults(SEARCH_FIELDS), **given(args, SEARCH_FIELDS)})
+    defaults = {k: v for k, v in cli_defaults(SEARCH_FIELDS).items() if config[k] is None}  # unless the file sets it
+    return config.replace(**{**defaults, **given(args, SEARCH_FIELDS)})
 
 
 def cmd_search(args) -> int:
@@ -75,7 +76,8 @@ def cmd_train(args) -> int:
     from pyronas.train import train
 
     base = TrainConfig.from_json(read_config_file(args.config)) if args.config else TrainConfig()
-    config = base.replace(**{**cli_defaults(TRAIN_FIELDS), **given(args, TRAIN_FIELDS)})
+    defaults = {k: v for k, v in cli_defaults(TRAIN_FIELDS).items() if base[k] is None}
+    config = base.replace(**{**defaults, **given(args, TRAIN_FIELDS)})
     if args.print_config:
         print(json.dumps(config.check().to_json(), indent=2))
         return 0
