@@ -12,6 +12,7 @@ from pyronas.infer import CheckpointError, SearchDiverged
 from pyronas.proxies import PROXIES
 from pyronas.registry import METHODS
 from pyronas.spaces import SPACES, CellStringError
+from pyronas.spaces.darts_genotype import GENOTYPES
 from pyronas.train import TrainingDiverged
 
 # The embedded digits data (8x8 images, 1,797 of them) is a demo: unless told otherwise, search it with a
@@ -239,7 +240,8 @@ def _train_parser(sub) -> None:
     p.add_argument(
         "--genotype",
         required=True,
-        help="the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name (DARTS_V1, DARTS_V2)",
+        help="the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name "
+        f"({', '.join(GENOTYPES)})",
     )
     p.add_argument("--space", default=default["space"], choices=sorted(SPACES), help="search space of the genotype")
     p.add_argument("--dataset", default=default["dataset"], choices=DATASETS, help="data set")
