@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from pyronas.config import VERSION, _datasets, _spaces, option
+from pyronas.spaces.darts_genotype import GENOTYPES
 
 LIMITS = {  # field -> (test, what it must be)
     "epochs": (lambda v: v >= 1, ">= 1"),
@@ -33,7 +34,7 @@ class TrainConfig:
     """Settings of :func:`pyronas.train.train`; ``check()`` validates them (one-line ``ValueError``)."""
 
     genotype: str = option(
-        None, "the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name (DARTS_V1, DARTS_V2)"
+        None, f"the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name ({', '.join(GENOTYPES)})"
     )
     space: str = option("darts", "search space of the genotype", choices=_spaces)
     dataset: str = option("cifar10", "data set", choices=_datasets)
