@@ -299,6 +299,8 @@ PYTHON_OBJECT = "python:"
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, os.PathLike):  # folders and files are recorded as their paths
+        return os.fspath(value)
     if isinstance(value, Mapping):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -364,7 +366,9 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
     arch_optim = own_optim if c.arch.arch_optim is None else c.arch.arch_optim
     if isinstance(arch_optim, str) and arch_optim not in ARCH_LR:
         raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_LR)}")
-    demo_arch = demo.get("arch", {}).get(arch_optim, {}) if isinstance(arch_optim, str) else {}
+    # the demo rescales the optimizer's generic default; a method whose protocol sets its own rate keeps it
+    own_rate = arch_optim == own_optim and "arch_lr" in protocol
+    demo_arch = demo.get("arch", {}).get(arch_optim, {}) if isinstance(arch_optim, str) and not own_rate else {}
     arch_lr = c.arch.arch_lr if c.arch.arch_lr is not None else demo_arch.get("arch_lr")
     if arch_lr is None and isinstance(arch_optim, str):
         arch_lr = protocol["arch_lr"] if arch_optim == own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from pyronas.config import VERSION, _datasets, _spaces, option
+from pyronas.config import VERSION, _datasets, _jsonable, _spaces, option
 from pyronas.spaces.darts_genotype import GENOTYPES
 
 LIMITS = {  # field -> (test, what it must be)
@@ -86,7 +86,7 @@ class TrainConfig:
         return self.replace(grad_clip=None) if self.grad_clip == 0 else self
 
     def to_json(self) -> dict:
-        return {"version": VERSION, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        return {"version": VERSION, **{f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}}
 
     @classmethod
     def from_json(cls, record: Mapping) -> TrainConfig:

@@ -56,13 +56,13 @@ def _params() -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in pyro.get_param_store().get_state()["params"].items()}
 
 
-def _snapshot(result, initial: list[dict]) -> dict:
+def _snapshot(result, initial: list[dict], final: list[dict]) -> dict:
     """Parameters at the start and end of the last search, its cell and its logged per-step losses and accuracies."""
     steps = [(r["train_loss_steps"], r["valid_loss_steps"]) for r in result.history]
     accuracies = [(r["train_acc"], r["valid_acc"]) for r in result.history]
     return {
         "initial": initial[-1],
-        "params": _params(),
+        "params": final[-1],
         "genotype": result.genotype,
         "steps": steps,
         "accuracies": accuracies,
@@ -89,14 +89,23 @@ def _worker(rank: int, out: str, port: int) -> None:
         initial.append(_params())
 
     pyronas.infer.search.Search._materialize = materialize
+    final = []  # the search's parameters live in its own param store: read them before run() returns
+    real_run = pyronas.infer.search.Search._run
+
+    def run(self, resume):
+        history = real_run(self, resume)
+        final.append(_params())
+        return history
+
+    pyronas.infer.search.Search._run = run
     report = {}
     for method, options in CASES.items():
         # seed=rank: the ranks must adopt rank 0's seed and initial parameters
         result = search(method, seed=rank, out_dir=f"{out}/{method}", **options, **TINY)
-        report[method] = _snapshot(result, initial)
+        report[method] = _snapshot(result, initial, final)
         if rank == 0:  # the same search in one process, with the whole global batch
             single = search(method, distributed=False, **options, **TINY)
-            report[method + "/single"] = _snapshot(single, initial)
+            report[method + "/single"] = _snapshot(single, initial, final)
     report["saves"] = len(saves)
 
     # interrupted after epoch 1, then resumed by both ranks from rank 0's checkpoint
@@ -112,7 +121,7 @@ def _worker(rank: int, out: str, port: int) -> None:
         search("drnas", out_dir=f"{out}/cut", **CASES["drnas"], **TINY)
     pyronas.infer.search.Search._epoch = real_epoch
     result = search("drnas", out_dir=f"{out}/cut", resume=True, **CASES["drnas"], **TINY)
-    report["resumed"] = _snapshot(result, initial)
+    report["resumed"] = _snapshot(result, initial, final)
 
     # module broadcast: rank-dependent initialisations end as rank 0's
     torch.manual_seed(rank)

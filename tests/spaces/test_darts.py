@@ -129,7 +129,7 @@ def test_derive_rejects_wrong_shapes(space):
 
 def test_search_rejects_the_nb201_table_for_darts():
     with pytest.raises(ValueError, match="the NB201 table only looks up nb201 cells"):
-        search("darts", "darts", benchmark="nb201_accuracy.csv")
+        search("darts", space="darts", benchmark="nb201_accuracy.csv")
 
 
 def test_cli_search_on_darts_space_writes_a_valid_genotype(tmp_path, capsys, space):
