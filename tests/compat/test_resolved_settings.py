@@ -65,11 +65,14 @@ def _expected(case: dict) -> dict:
         expected["config"].update(epochs=python["config"]["epochs"], stages=python["config"]["stages"])
     elif case["method"] == "bayesnas" and "epochs" not in case["args"]:
         expected["config"]["epochs"] = 1
-    # main's demo (merged after this record): C=8, one cell per stage, Adam at lr 0.04 without weight decay
+    # main's demo (merged after this record): C=8, one cell per stage, Adam at lr 0.04 without weight decay,
+    # except for a method whose protocol sets its own Adam rate (BayesNAS)
     demo = DATASET_DEFAULTS["digits"]
     expected["config"].update(channels=demo["channels"], cells_per_stage=demo["cells_per_stage"])
     adam = demo["arch"]["adam"]
-    if expected["config"]["arch_optim"] == "adam":
+    protocol = get_method(case["method"]).protocol
+    own_rate = protocol.get("arch_optim", "adam") == "adam" and "arch_lr" in protocol
+    if expected["config"]["arch_optim"] == "adam" and not own_rate:
         if "arch_lr" not in case["args"]:
             expected["config"].update(arch_lr=adam["arch_lr"], arch_weight_decay=adam["arch_weight_decay"])
     return expected
