@@ -41,8 +41,10 @@ import torch
 
 from pyronas.api import search
 from pyronas.benchmarks import NB201Table
+from pyronas.config import ARCH_LR
 from pyronas.data import Batches, load_dataset, split_halves
 from pyronas.proxies import proxy_batch, score
+from pyronas.registry import get_method
 from pyronas.select import rank_sum
 from pyronas.spaces import get_space
 
@@ -100,9 +102,22 @@ def posterior_summary(op_probabilities: dict) -> tuple[float, list[float]]:
     return statistics.mean(entropies), largest
 
 
-def result_rows(method: str, seed: int, result: dict, wall: float) -> list[dict]:
+def budget_matched_arch_lr(method: str, epochs: int) -> float | None:
+    """The architecture learning rate that gives ``epochs`` the published run's lr x updates (``--budget-matched``).
+
+    Only for methods whose protocol runs Adam at the default rate (DARTS: 50 epochs, DrNAS: 100, PGNAS: 50, at
+    3e-4): lr = 3e-4 x published epochs / ``epochs``; the steps per epoch are the same (391). ``None`` for the others.
+    """
+    spec = get_method(method)
+    if spec.protocol.get("arch_optim", "adam") != "adam" or "arch_lr" in spec.protocol:
+        return None
+    return ARCH_LR["adam"] * spec.protocol["epochs"] / epochs
+
+
+def result_rows(method: str, seed: int, result: dict, wall: float, tag: str = "") -> list[dict]:
     """The rows of one search's ``result.json`` (argmax, and the selected cell when it made a selection)."""
     suffix = SELECT.get(method, (None, "sel", 0))[1]
+    method = method + tag
     entropy, largest = posterior_summary(result["op_probabilities"])
     picks = [(method, result["argmax_genotype"], result["argmax_benchmark"])]
     if result.get("selection") is not None:
@@ -119,14 +134,16 @@ def result_rows(method: str, seed: int, result: dict, wall: float) -> list[dict]
 def run_method(method: str, seed: int, args) -> list[dict]:
     """One search; returns its rows (argmax, and the method's own selection when it has one)."""
     rule, _, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
-    out = Path(args.out) / f"{method}-s{seed}"
+    arch_lr = budget_matched_arch_lr(method, args.epochs) if args.budget_matched else None
+    tag = f"-lr{arch_lr:.1e}" if arch_lr is not None else ""
+    out = Path(args.out) / f"{method}{tag}-s{seed}"
     if args.collect:
         path = out / "result.json"
         if not path.is_file():
             print(f"no {path}; skipped", flush=True)
             return []
         result = json.loads(path.read_text())
-        return result_rows(method, seed, result, result["seconds"])
+        return result_rows(method, seed, result, result["seconds"], tag)
     start = time.perf_counter()
     result = search(
         method,
@@ -137,6 +154,7 @@ def run_method(method: str, seed: int, args) -> list[dict]:
         epochs=args.epochs if method != "bayesnas" else None,  # BayesNAS: its own one-epoch schedule
         cells_per_stage=args.cells_per_stage,
         channels=args.channels,
+        arch_lr=arch_lr,
         batch_size=args.batch_size,
         seed=seed,
         benchmark=args.benchmark,
@@ -147,7 +165,7 @@ def run_method(method: str, seed: int, args) -> list[dict]:
         select=rule,
         samples=samples or 100,
     )
-    return result_rows(method, seed, result.to_json(), time.perf_counter() - start)
+    return result_rows(method, seed, result.to_json(), time.perf_counter() - start, tag)
 
 
 def accuracies(benchmark: dict) -> dict:
@@ -213,6 +231,11 @@ def main() -> None:
     p.add_argument("--no-select", dest="select", action="store_false", help="argmax rows only (no TF / PGS picks)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs" / "protocol"))
     p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
+    p.add_argument(
+        "--budget-matched",
+        action="store_true",
+        help="Adam-at-3e-4 methods (darts, drnas): arch lr scaled to the published lr x updates (runs tagged -lr...)",
+    )
     p.add_argument("--collect", action="store_true", help="print the tables of the runs already in --out")
     args = p.parse_args()
     args.options = {}
