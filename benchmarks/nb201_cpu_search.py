@@ -43,16 +43,16 @@ from pyronas.api import search
 from pyronas.benchmarks import NB201Table
 from pyronas.config import ARCH_LR
 from pyronas.data import Batches, load_dataset, split_halves
-from pyronas.proxies import proxy_batch, score
+from pyronas.proxies import proxy_batch
 from pyronas.registry import get_method
-from pyronas.select import rank_sum
+from pyronas.select import best_by_proxies
 from pyronas.spaces import get_space
 
 SHARED = Path(os.environ.get("PYRONAS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 BASELINES = ("largest", "random", "training-free")
 # rule, row suffix, cells drawn; PGS: the paper draws 1,500, which costs about 25 minutes per run on 2 CPU cores
 SELECT = {"balenas": ("proxy:nwot+synflow", "tf", 100), "pgnas": ("valid", "pgs", 100)}
-TF_RULE = ("nwot", "synflow")
+TF_RULE = SELECT["balenas"][0]  # the training-free baseline scores cells exactly as BaLeNAS-TF
 
 
 def random_cells(count: int, seed: int) -> list[str]:
@@ -81,13 +81,16 @@ def baseline(name: str, seed: int, table: NB201Table, args) -> dict:
     weights_half, arch_half = split_halves(data, size=args.train_size)
     train = Batches(weights_half, args.batch_size, seed=seed)
     images, labels = proxy_batch(arch_half, args.batch_size, seed=seed, mean=train.mean, std=train.std)
-    candidates = list(dict.fromkeys(cells))
-    scores = [
-        score(c, TF_RULE, images, labels, seed, channels=args.channels, cells_per_stage=args.cells_per_stage)
-        for c in candidates
-    ]
-    merit = rank_sum(scores, TF_RULE)
-    best = candidates[max(range(len(candidates)), key=merit.__getitem__)]
+    pick = best_by_proxies(
+        list(dict.fromkeys(cells)),
+        TF_RULE,
+        images,
+        labels,
+        seed=seed,
+        channels=args.channels,
+        cells_per_stage=args.cells_per_stage,
+    )
+    best = pick["genotype"]
     return {"genotype": best, "benchmark": table.query(best), "seconds": time.perf_counter() - start}
 
 

@@ -103,27 +103,46 @@ def select_cell(
     seed: int = 0,
     **network,
 ) -> dict:
-    """Draw ``samples`` cells from the guide and keep the best under ``rule``.
+    """Draw ``samples`` cells from the guide and keep the best under ``rule`` (:func:`best_by_proxies`).
 
-    Returns ``{"rule", "samples", "genotype", "candidates", "scores"}``: the distinct candidate
-    genotypes in order of first draw, their proxy scores (``None`` where undefined) and, for a
-    combination of proxies, their rank-sums under ``"rank_sum"``. Sampling uses its own RNG state
-    (``seed``), so it does not disturb the caller's. ``network`` sizes the scored networks
-    (keywords of :func:`pyronas.proxies.score`).
+    Returns ``{"rule", "samples", "genotype", "candidates", "scores"}`` (and ``"rank_sum"`` for a combination
+    of proxies), as :func:`best_by_proxies`. Sampling uses its own RNG state (``seed``), so it does not disturb
+    the caller's. ``network`` sizes the scored networks (keywords of :func:`pyronas.proxies.score`).
+    """
+    if not parse_rule(rule):
+        raise ValueError(f"select_cell needs a proxy rule, got {rule!r}; use select_by_validation for 'valid'")
+    candidates = draw_candidates(model, guide, space, samples, images, labels, seed=seed)
+    out = best_by_proxies(candidates, rule, images, labels, seed=seed, space=space, **network)
+    return {"rule": rule, "samples": samples, **out}
+
+
+def best_by_proxies(
+    candidates: Sequence[str],
+    rule: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    seed: int = 0,
+    **network,
+) -> dict:
+    """The best of ``candidates`` (genotype strings) under a proxy ``rule`` (``"proxy:nwot"``, ``"proxy:nwot+synflow"``).
+
+    One proxy: its score, an undefined (NaN) score ranking last; several: their :func:`rank_sum`. Ties go to
+    the earliest candidate. Returns ``{"genotype", "candidates", "scores"}`` with the scores in candidate order
+    (``None`` where undefined), plus ``"rank_sum"`` for several proxies. Used by :func:`select_cell` on posterior
+    draws and by the training-free baseline on uniformly random cells, so both score cells the same way.
     """
     names = parse_rule(rule)
     if not names:
-        raise ValueError(f"select_cell needs a proxy rule, got {rule!r}; use select_by_validation for 'valid'")
-    candidates = draw_candidates(model, guide, space, samples, images, labels, seed=seed)
-    scores = [score(cell, names, images, labels, seed, space=space, **network) for cell in candidates]
+        raise ValueError(f"best_by_proxies needs a proxy rule such as 'proxy:nwot+synflow', got {rule!r}")
+    candidates = list(candidates)
+    scores = [score(cell, names, images, labels, seed, **network) for cell in candidates]
     if len(names) == 1:
         merit = [-math.inf if math.isnan(s[names[0]]) else s[names[0]] for s in scores]
     else:
         merit = rank_sum(scores, names)
-    best = max(range(len(candidates)), key=merit.__getitem__)  # first of equals: the earliest draw
+    best = max(range(len(candidates)), key=merit.__getitem__)  # first of equals: the earliest
     out = {
-        "rule": rule,
-        "samples": samples,
         "genotype": candidates[best],
         "candidates": candidates,
         "scores": [{k: None if math.isnan(v) else v for k, v in s.items()} for s in scores],

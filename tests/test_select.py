@@ -13,7 +13,15 @@ from pyronas.cli import main
 from pyronas.nn.nb201 import NB201Supernet
 from pyronas.proxies import score
 from pyronas.registry import get_method
-from pyronas.select import VALID, parse_rule, rank_sum, sample_cells, select_by_validation, select_cell
+from pyronas.select import (
+    VALID,
+    best_by_proxies,
+    parse_rule,
+    rank_sum,
+    sample_cells,
+    select_by_validation,
+    select_cell,
+)
 from pyronas.spaces import get_space
 
 SMALL = dict(channels=4, cells_per_stage=1, num_classes=10)
@@ -60,6 +68,23 @@ def test_select_keeps_the_best_scored_of_the_distinct_draws():
     both = select_cell(model, guide, space, "proxy:params+flops", 6, x, y, seed=0, **SMALL)
     best = max(range(len(both["rank_sum"])), key=both["rank_sum"].__getitem__)
     assert both["genotype"] == both["candidates"][best]
+
+
+def test_best_by_proxies_ranks_given_cells_like_select_cell():
+    # the training-free baseline's pick: fixed candidates, no guide; the largest network wins on params,
+    # the parameter-free cell (first in the list) loses, and ties go to the earliest candidate
+    largest = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    pools = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
+    out = best_by_proxies([pools, largest, EMPTY], "proxy:params", x, y, **SMALL)
+    assert out["genotype"] == largest and out["candidates"] == [pools, largest, EMPTY]
+    assert out["scores"][1] == score(largest, ["params"], x, y, **SMALL)
+    tied = best_by_proxies([EMPTY, pools], "proxy:params", x, y, **SMALL)  # neither has cell parameters
+    assert tied["genotype"] == EMPTY
+    both = best_by_proxies([pools, largest], "proxy:params+flops", x, y, **SMALL)
+    assert both["genotype"] == largest and both["rank_sum"] == [2.0, 4.0]
+    with pytest.raises(ValueError, match="proxy rule"):
+        best_by_proxies([largest], "argmax", x, y, **SMALL)
 
 
 def test_search_records_argmax_and_selected_cells(tmp_path, nb201_csv):
