@@ -125,7 +125,7 @@ def best_by_proxies(
     seed: int = 0,
     **network,
 ) -> dict:
-    """The best of ``candidates`` (genotype strings) under a proxy ``rule`` (``"proxy:nwot"``, ``"proxy:nwot+synflow"``).
+    """The best of ``candidates`` (genotype strings) under a proxy ``rule`` (``"proxy:nwot+synflow"``).
 
     One proxy: its score, an undefined (NaN) score ranking last; several: their :func:`rank_sum`. Ties go to
     the earliest candidate. Returns ``{"genotype", "candidates", "scores"}`` with the scores in candidate order
