@@ -5,23 +5,42 @@ end; ``load()`` returns the checkpoint to resume from after checking that it was
 with the same *resume key* (the settings that change the trajectory). Checkpoints written before
 resume keys existed hold only their config; ``read_key`` turns such a config into its key. With
 ``tensorboard`` the epoch records also go to ``OUT/tensorboard`` (``torch.utils.tensorboard``).
+
+:func:`claim` guards a folder for a command: it refuses a folder holding a previous run unless the
+command resumes or overwrites it, and holds ``OUT/.pyronas.lock`` (this process's PID, under an
+advisory ``flock`` that the kernel drops when the process dies, so a killed run's lock is taken over)
+while the command writes. ``overwrite`` moves the previous run's files to ``OUT/previous-<time>``
+when the new run starts writing, never truncating them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pyronas.errors import OutputError, ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
+from pyronas.validate import check_out_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the lock file is then only informative
+    fcntl = None
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 RESULT = "result.json"
 TENSORBOARD = "tensorboard"
+LOCK = ".pyronas.lock"
+RUN_FILES = (CHECKPOINT, LOG, RESULT, TENSORBOARD)  # what marks a folder as holding a run
+STALE = (f"{CHECKPOINT}.*.tmp", f"{RESULT}.tmp")  # temporary files of writes cut short by a kill
 SCALARS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "entropy")
 
 
@@ -36,6 +55,7 @@ class RunDir:
         read_key: the resume key of a stored ``config`` (checkpoints without ``resume_key``).
         write: write files (``False`` on all but rank 0 of a data-parallel run).
         tensorboard: also write the epoch scalars for TensorBoard.
+        overwrite: on :meth:`start` of a new run, move a previous run's files to ``previous-<time>``.
     """
 
     def __init__(
@@ -48,13 +68,16 @@ class RunDir:
         read_key: Callable[[Mapping], Mapping] | None = None,
         write: bool = True,
         tensorboard: bool = False,
+        overwrite: bool = False,
     ):
         self.path = None if path is None else Path(path)
+        self.overwrite = overwrite
         self.kind, self.write = kind, write and path is not None
         self.config = dict(config or {})
         self.resume_key = dict(resume_key if resume_key is not None else self.config)
         self.read_key = read_key or dict
-        self._board = _board(self.path / TENSORBOARD) if tensorboard and self.write else None
+        self.tensorboard = tensorboard and self.write
+        self._board = None
 
     def load(self) -> dict:
         """The checkpoint to resume from; ``CheckpointError`` if missing, unreadable or of another configuration."""
@@ -77,17 +100,25 @@ class RunDir:
             )
 
     def start(self, history: list[dict]) -> None:
-        """Create the folder and rewrite ``log.jsonl`` with the ``history`` being continued."""
-        if self.write:
-            self.path.mkdir(parents=True, exist_ok=True)
+        """Create the folder, drop stale temporary files and rewrite ``log.jsonl`` with the ``history`` being
+        continued; a new run with ``overwrite`` first moves a previous run's files aside."""
+        if not self.write:
+            return
+        ensure_folder(self.path)
+        remove_stale(self.path)
+        if self.overwrite and not history:
+            move_aside(self.path)
+        with writing(self.path / LOG):
             with open(self.path / LOG, "w") as f:
                 f.writelines(json.dumps(record) + "\n" for record in history)
+        if self.tensorboard:
+            self._board = _board(self.path / TENSORBOARD)
 
     def log(self, record: dict, state: dict | None = None) -> None:
         """Append an epoch's record; with ``state``, then write the checkpoint (config and resume key added)."""
         if not self.write:
             return
-        with open(self.path / LOG, "a") as f:
+        with writing(self.path / LOG), open(self.path / LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._board is not None:
             _to_board(self._board, record)
@@ -100,6 +131,141 @@ class RunDir:
             save_json(record, self.path / RESULT)
         if self._board is not None:
             self._board.close()
+
+
+def previous_run(path: str | os.PathLike) -> list[str]:
+    """The run files (checkpoint, log, result, TensorBoard folder) in ``path``."""
+    path = Path(path)
+    return [name for name in RUN_FILES if (path / name).exists()]
+
+
+def remove_stale(path: Path) -> None:
+    """Delete the temporary files that writes cut short by a kill left in ``path``."""
+    for pattern in STALE:
+        for tmp in path.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def move_aside(path: Path) -> Path | None:
+    """Move the run files in ``path`` into a new ``path/previous-<time>`` folder; returns it (``None``: none)."""
+    found = previous_run(path)
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest, n = path / f"previous-{stamp}", 1
+    while dest.exists():
+        n += 1
+        dest = path / f"previous-{stamp}-{n}"
+    ensure_folder(dest)
+    for name in found:
+        with writing(dest / name):
+            os.replace(path / name, dest / name)
+    return dest
+
+
+def guard(path: str | os.PathLike | None, kind: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, in one line, an output folder that cannot hold this run, or holds a previous one not resumed."""
+    if path is None:
+        return
+    check_out_dir(path)
+    if resume and overwrite:
+        raise RunFolderError("give --resume (continue the run in --out) or --overwrite (start afresh), not both")
+    found = previous_run(path)
+    if found and not resume and not overwrite:
+        raise RunFolderError(
+            f"{path} holds a previous {kind} ({', '.join(found)}); pass --resume to continue it, --overwrite "
+            "to start afresh (its files move to previous-<time>), or give a fresh --out"
+        )
+    if resume and not (Path(path) / CHECKPOINT).is_file():
+        raise CheckpointError(f"no checkpoint at {Path(path) / CHECKPOINT}; run without --resume to start a new {kind}")
+
+
+@contextlib.contextmanager
+def claim(
+    path: str | os.PathLike | None, kind: str, *, resume: bool = False, overwrite: bool = False, write: bool = True
+) -> Iterator[None]:
+    """Context of a command writing ``path``: :func:`guard`, then hold its lock (nothing for ``write=False``)."""
+    if path is None or not write:
+        yield
+        return
+    guard(path, kind, resume=resume, overwrite=overwrite)
+    with RunLock(path):
+        yield
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what was saved."""
+
+
+def interrupted(kind: str, saved: int, path: str | os.PathLike | None) -> RunInterrupted:
+    """The :class:`RunInterrupted` of a run whose checkpoint holds ``saved`` completed epochs."""
+    if path is None or saved == 0:
+        return RunInterrupted(f"{kind} interrupted before any epoch completed; nothing was saved")
+    epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
+    return RunInterrupted(f"{kind} interrupted; {epochs} in {Path(path) / CHECKPOINT} (continue with --resume)")
+
+
+def kept(saved: int, path: str | os.PathLike | None) -> str:
+    """What a failed run leaves: ``"the last checkpoint (epoch N) is kept"`` or ``"nothing was saved"``."""
+    return f"the last checkpoint (epoch {saved}) is kept" if saved and path is not None else "nothing was saved"
+
+
+class RunFolderError(OutputError):
+    """An output folder that holds a previous run, or that another process is writing."""
+
+
+class RunLock:
+    """``OUT/.pyronas.lock``: this process's PID and host, under an exclusive ``flock`` while held.
+
+    The kernel drops the ``flock`` of a killed process, so its leftover file is taken over by the next
+    command; a live holder's lock is refused with its PID. Re-entrant within a process.
+    """
+
+    held: dict[str, int] = {}  # resolved lock path -> file descriptor, for this process
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self.key, self.fd = str(self.path.resolve()), None
+
+    def __enter__(self) -> RunLock:
+        if self.key in RunLock.held:  # re-entered by this process: the outer holder releases it
+            return self
+        ensure_folder(self.folder)
+        while True:
+            with writing(self.path):
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise RunFolderError(
+                        f"{self.folder} is being written by another pyronas command (process {holder}); "
+                        "wait for it to end or give another --out"
+                    ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # released and removed between our open and our lock
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self.fd = RunLock.held[self.key] = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # before unlocking, so that no one locks a removed file
+        os.close(self.fd)
+        del RunLock.held[self.key]
+        self.fd = None
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
