@@ -136,6 +136,19 @@ def check_out_dir(path: str | os.PathLike | None, option: str = "--out") -> None
     check_writable(existing, option, path)
 
 
+def check_out_file(path: str | os.PathLike, option: str = "--out") -> None:
+    """``path`` is a file that can be written: not a folder, nor below a file, its folder writable."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; give a file path")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path} lies below the file {existing}; give a path in a folder")
+    check_writable(existing, option, path)
+
+
 def check_writable(folder: Path, option: str, target: Path) -> None:
     """The existing folder ``folder`` (``target`` or an ancestor of it) lets this process create files."""
     if os.access(folder, os.W_OK | os.X_OK):

@@ -227,11 +227,12 @@ class RunLock:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / LOCK
-        self.key, self.fd = str(self.path.resolve()), None
+        self.key, self.fd, self.created = str(self.path.resolve()), None, False
 
     def __enter__(self) -> RunLock:
         if self.key in RunLock.held:  # re-entered by this process: the outer holder releases it
             return self
+        self.created = not self.folder.exists()
         ensure_folder(self.folder)
         while True:
             with writing(self.path):
@@ -266,6 +267,9 @@ class RunLock:
         os.close(self.fd)
         del RunLock.held[self.key]
         self.fd = None
+        if self.created:  # a command that wrote nothing leaves no folder behind
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:

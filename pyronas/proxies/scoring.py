@@ -18,7 +18,7 @@ from pyronas.errors import ensure_folder, writing
 from pyronas.proxies._layers import finite_or_nan
 from pyronas.proxies.registry import PROXIES, proxy_names
 from pyronas.spaces import SearchSpace, get_space
-from pyronas.validate import check_out_dir
+from pyronas.validate import check_out_dir, check_out_file
 
 
 def proxy_batch(
@@ -116,10 +116,12 @@ def output_csv(out: str | os.PathLike) -> Path:
     One-line errors, before any scoring, for a path that is not a folder or cannot be written.
     """
     out = Path(out)
+    if out.suffix == ".csv":
+        check_out_file(out)
+    else:
+        check_out_dir(out)
     path = out if out.suffix == ".csv" else out / "proxies.csv"
-    check_out_dir(path.parent)
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a folder; give a .csv file or the folder to hold proxies.csv")
+    check_out_file(path)
     ensure_folder(path.parent)
     return path
 
