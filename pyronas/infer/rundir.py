@@ -169,6 +169,9 @@ def guard(path: str | os.PathLike | None, kind: str, *, resume: bool, overwrite:
     if path is None:
         return
     check_out_dir(path)
+    holder = lock_holder(path)
+    if holder is not None:
+        raise RunFolderError(_busy(path, holder))
     if resume and overwrite:
         raise RunFolderError("give --resume (continue the run in --out) or --overwrite (start afresh), not both")
     found = previous_run(path)
@@ -192,6 +195,31 @@ def claim(
     guard(path, kind, resume=resume, overwrite=overwrite)
     with RunLock(path):
         yield
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """``"PID host"`` of the live process holding ``path``'s lock, or ``None`` when no process holds it."""
+    lock = Path(path) / LOCK
+    if fcntl is None or not lock.is_file() or str(lock.resolve()) in RunLock.held:
+        return None
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing drops a shared lock taken above
+    return None
+
+
+def _busy(path: str | os.PathLike, holder: str) -> str:
+    return (
+        f"{path} is being written by another pyronas command (process {holder}); "
+        "wait for it to end or give another --out"
+    )
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -243,10 +271,7 @@ class RunLock:
                 except BlockingIOError:
                     holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
                     os.close(fd)
-                    raise RunFolderError(
-                        f"{self.folder} is being written by another pyronas command (process {holder}); "
-                        "wait for it to end or give another --out"
-                    ) from None
+                    raise RunFolderError(_busy(self.folder, holder)) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:  # released and removed between our open and our lock
