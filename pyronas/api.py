@@ -17,8 +17,9 @@ from pyronas.config import SearchConfig
 from pyronas.data import Batches, ImageData
 from pyronas.infer import Search
 from pyronas.infer.checkpoint import save_json
+from pyronas.infer.claim import claim
 from pyronas.infer.distributed import launched_by_torchrun
-from pyronas.infer.rundir import claim, interrupted
+from pyronas.infer.rundir import interrupted
 from pyronas.proxies import proxy_batch
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
 

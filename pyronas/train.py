@@ -29,7 +29,8 @@ from torch import nn
 from pyronas.data import Batches, DataError, ImageData, load_dataset, load_test_split
 from pyronas.data.cutout import cutout as cut_out
 from pyronas.infer import seed_everything
-from pyronas.infer.rundir import RunDir, claim, epoch_line, interrupted, kept, progress_bar
+from pyronas.infer.claim import claim
+from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.spaces import SearchSpace, get_space
 from pyronas.train_config import TrainConfig
 

@@ -12,7 +12,7 @@ import torch
 import pyronas.build
 import pyronas.train
 from pyronas.cli import main
-from pyronas.infer.rundir import LOCK, RunLock
+from pyronas.infer.claim import LOCK, RunLock
 
 TINY = ["--quiet", "--epochs", "2", "--channels", "4", "--cells-per-stage", "1", "--train-size", "64"]
 TINY += ["--batch-size", "32"]
@@ -92,7 +92,7 @@ def test_overwrite_moves_the_previous_run_aside(tmp_path, capsys):
 
 def test_a_folder_being_written_is_refused_and_a_dead_holders_lock_taken_over(tmp_path, capsys):
     out = tmp_path / "run"
-    code = f"import time; from pyronas.infer.rundir import RunLock\nwith RunLock({str(out)!r}):\n"
+    code = f"import time; from pyronas.infer.claim import RunLock\nwith RunLock({str(out)!r}):\n"
     code += "    print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
