@@ -99,8 +99,8 @@ def check_method_options(method: str, options: Mapping[str, Any], defaults: Mapp
         test = _option_test(name, defaults[name])
         if test is not None and not test[0](value):
             raise ValueError(
-                f"--option {name}={value!r} is out of range for {method} (must be {test[1]}; "
-                f"default {defaults[name]!r}); see pyronas methods"
+                f"--option {name}={value!r} is not valid for {method}: it must be {test[1]} "
+                f"(default {defaults[name]!r}); see pyronas methods"
             )
 
 
