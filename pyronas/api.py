@@ -74,7 +74,7 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
 
     Every setting is checked before anything is loaded or written; an ``out_dir`` holding a previous run is
     refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
-    (:func:`pyronas.infer.rundir.claim`).
+    (:func:`pyronas.infer.claim.claim`).
     """
     c, _, _ = resolve_search(config, **overrides)
     writer = not launched_by_torchrun() or os.environ.get("RANK", "0") == "0"  # rank 0 writes

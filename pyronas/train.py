@@ -120,7 +120,7 @@ def train(
     ``max_steps`` stops this call after that many optimizer steps (a smoke run); a partly run epoch is
     evaluated and logged (``"partial": true``) but not checkpointed, so ``resume`` runs it again in full.
     An ``out_dir`` holding a previous run is refused unless ``resume`` or ``overwrite`` is given
-    (:func:`pyronas.infer.rundir.claim`).
+    (:func:`pyronas.infer.claim.claim`).
     """
     c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
     given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}

@@ -228,7 +228,7 @@ class Search:
             try:
                 self._materialize()
             except ValueError as e:
-                if not any(text in str(e) for text in INVALID_PARAMETER):
+                if not _invalid_parameter(e):
                     raise
                 raise self._diverged("init", self.epoch, "a distribution's parameter is NaN or infinite") from None
             if state is not None:
@@ -276,7 +276,7 @@ class Search:
             try:
                 loss, logits = step(images, labels)
             except ValueError as e:
-                if not any(text in str(e) for text in INVALID_PARAMETER):
+                if not _invalid_parameter(e):
                     raise
                 raise self._diverged(group, epoch, "a distribution's parameter became NaN or infinite") from None
             if not torch.is_tensor(loss):
@@ -356,6 +356,11 @@ class Search:
             f"the search diverged in epoch {epoch + 1}: {what} in {step.get(group, group)}; lower the learning rate, "
             f"or check the data and --option values ({kept(self.saved, self.out_dir if self.write else None)})"
         )
+
+
+def _invalid_parameter(error: ValueError) -> bool:
+    """Whether ``error`` is torch.distributions' refusal of a parameter or value (NaN, infinite, out of support)."""
+    return any(text in str(error) for text in INVALID_PARAMETER)
 
 
 def _floats(values: list) -> list[float]:

@@ -1,4 +1,5 @@
-"""A search SIGKILLed at random moments and resumed each time ends exactly where an uninterrupted one ends."""
+"""A search SIGKILLed after its first checkpoint and at random moments, resumed each time (``--resume``, or
+``--overwrite`` when only a log was written), ends exactly where an uninterrupted one ends."""
 
 import json
 import os
@@ -65,10 +66,17 @@ def _same(a, b) -> bool:
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     first_file, total = _timed_run(full)
+    proc = subprocess.Popen(_command(cut), env=ENV, stdout=subprocess.DEVNULL)
+    while not (cut / "checkpoint.pt").exists() and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # first just after the first checkpoint, then at random moments
+    proc.wait()
+    assert 1 <= torch.load(cut / "checkpoint.pt", weights_only=False)["epoch"] < 4
+    assert not (cut / "result.json").exists()
     seed = random.SystemRandom().randrange(10**6)
     rng, moments = random.Random(seed), []
-    for _ in range(3):  # kill anywhere from just before the folder is made to the end of the run
-        delay = rng.uniform(0.8 * first_file, total)
+    for _ in range(2):  # anywhere from just before the folder is touched to the end of a resumed run (3 epochs)
+        delay = rng.uniform(0.8 * first_file, first_file + 0.75 * (total - first_file))
         proc = subprocess.Popen(_command(cut, *_flags(cut)), env=ENV, stdout=subprocess.DEVNULL)
         try:
             proc.wait(timeout=delay)  # it may finish first
