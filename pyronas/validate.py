@@ -56,8 +56,8 @@ POSITIVE_WORDS = ("concentration", "precision", "variance", "temperature", "num_
 NON_NEGATIVE_WORDS = ("kl_weight", "scale", "threshold", "drop")
 
 
-def check_limits(settings: Mapping[str, Any], limits: Mapping[str, Test], command: str) -> None:
-    """Raise for the first present setting that fails its test."""
+def check_limits(settings: Any, limits: Mapping[str, Test], command: str) -> None:
+    """Raise for the first present setting of ``settings`` (a config indexed by field name) that fails its test."""
     for name, (ok, what) in limits.items():
         value = settings[name]
         if value is not None and not ok(value):
