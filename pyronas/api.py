@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
-from pyronas.build import SearchParts, arch_optimizer, build_search
+from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
 from pyronas.config import SearchConfig
 from pyronas.data import Batches, ImageData
+from pyronas.infer import Search
 from pyronas.infer.checkpoint import save_json
+from pyronas.infer.claim import claim
+from pyronas.infer.distributed import launched_by_torchrun
+from pyronas.infer.rundir import interrupted
 from pyronas.proxies import proxy_batch
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
 
@@ -65,14 +71,25 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     ``elbo=`` an ELBO instance, ``arch_optim=`` / ``weight_optim=`` Pyro optimizers. With ``out_dir``
     the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and ``result.json``; ``resume``
     continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`).
+
+    Every setting is checked before anything is loaded or written; an ``out_dir`` holding a previous run is
+    refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
+    (:func:`pyronas.infer.claim.claim`).
     """
-    parts = build_search(config, **overrides)
+    c, _, _ = resolve_search(config, **overrides)
+    writer = not launched_by_torchrun() or os.environ.get("RANK", "0") == "0"  # rank 0 writes
+    with claim(c["out_dir"], "search", resume=c["resume"], overwrite=c["overwrite"], write=writer):
+        return _search(c)
+
+
+def _search(c: SearchConfig) -> SearchResult:
+    parts = build_search(c)
     c, world = parts.config, parts.world
     runner = parts.runner()
     start = time.perf_counter()
     history = runner.run(resume=c["resume"])  # in the search's own param store
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
-    with parts.activate():
+    with parts.activate(), _after_search(runner):
         argmax = genotype = runner.genotype()
         selection = None if c["select"] == ARGMAX else _select_final(parts)
         genotype = argmax if selection is None else selection.pop("genotype")
@@ -87,6 +104,17 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")
     return result
+
+
+@contextlib.contextmanager
+def _after_search(runner: Search) -> Iterator[None]:
+    """Context of the steps after the last epoch: Ctrl-C says that the checkpoint holds every epoch."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if type(e) is not KeyboardInterrupt:
+            raise
+        raise interrupted("search", runner.saved, runner.out_dir if runner.write else None) from None
 
 
 def _select_final(parts: SearchParts) -> dict:

@@ -13,7 +13,7 @@ from pyro.infer.elbo import ELBO
 
 from pyronas.benchmarks import NB201Table
 from pyronas.config import SearchConfig, resolve, search_config
-from pyronas.data import Batches, ImageData, load_dataset, split_halves
+from pyronas.data import Batches, DataError, ImageData, load_dataset, split_halves
 from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
 from pyronas.infer.adapted_guide import adapt_guide
 from pyronas.infer.contract import check_pair
@@ -21,6 +21,7 @@ from pyronas.infer.distributed import World, join_world
 from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.registry import MethodSpec, get_method
 from pyronas.spaces import SearchSpace, get_space
+from pyronas.validate import check_method_options
 
 ELBOS = {
     "trace": Trace_ELBO,
@@ -99,6 +100,7 @@ class SearchParts:
             amp=AMP_DTYPES[c["amp"]],
             average=self.world.average_ if self.world.distributed else None,
             tensorboard=c["tensorboard"],
+            overwrite=c["overwrite"],
         )
 
 
@@ -116,10 +118,12 @@ def build_pair(
 def resolve_search(
     config: SearchConfig | str | None = None, **overrides
 ) -> tuple[SearchConfig, MethodSpec, SearchSpace]:
-    """``(resolved config, method spec, space)`` of ``config`` with flat ``overrides``."""
+    """``(resolved config, method spec, space)`` of ``config`` with flat ``overrides``, every setting checked."""
     config = search_config(config, **overrides)
     spec, space = get_method(config.method), get_space(config.space)
-    return resolve(config, spec.protocol, space), spec, space
+    config = resolve(config, spec.protocol, space)
+    check_method_options(spec.name, config["method_options"], spec.options())
+    return config, spec, space
 
 
 def build_inference(
@@ -152,6 +156,11 @@ def build_search(config: SearchConfig | str | None = None, **overrides) -> Searc
     seed, device = c["seed"], world.device
     data = load_dataset(c["dataset"], c["data_dir"], download=c["download"], image_size=c["image_size"])
     weights_half, arch_half = split_halves(data, size=c["train_size"])
+    if c["batch_size"] > len(weights_half):
+        raise DataError(
+            f"batch_size = {c['batch_size']} is more than the {len(weights_half)} images of each half of "
+            f"{data.name}; lower --batch-size or raise --train-size"
+        )
     shard = dict(rank=world.rank, world_size=world.size, channels_last=c["channels_last"])
     train = Batches(weights_half, c["batch_size"], device=device, seed=seed, **shard)
     valid = Batches(arch_half, c["batch_size"], device=device, seed=seed + 1, mean=train.mean, std=train.std, **shard)

@@ -11,12 +11,12 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
 from pyronas.cli_options import add_fields, cli_defaults, given, read_config_file
 from pyronas.config import BENCHMARK_ENV, FIELDS, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
+from pyronas.errors import OutputError
 from pyronas.infer import CheckpointError, SearchDiverged
 from pyronas.infer.contract import ContractError
 from pyronas.proxies import PROXIES
@@ -25,8 +25,8 @@ from pyronas.spaces import CellStringError, get_space
 from pyronas.train import TrainingDiverged
 from pyronas.train_config import TrainConfig
 
-USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, SearchDiverged,
-               TrainingDiverged, ValueError)  # fmt: skip
+USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
+               SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
 SEARCH_FIELDS = list(FIELDS.values())
 TRAIN_FIELDS = list(TrainConfig.__dataclass_fields__.values())
 
@@ -120,15 +120,14 @@ def cmd_report(args) -> int:
 
 def cmd_proxies(args) -> int:
     from pyronas.data import load_dataset
-    from pyronas.proxies import proxy_batch, proxy_names, read_cells, score_cells, write_csv
+    from pyronas.proxies import output_csv, proxy_batch, proxy_names, read_cells, score_cells, write_csv
 
     names = proxy_names(args.proxies)
+    out = output_csv(args.out)  # checked (and its folder made) before any scoring
     cells = read_cells(args.cells)
     data = load_dataset(args.dataset, args.data_dir)
     images, labels = proxy_batch(data, args.batch_size, seed=args.seed)
     rows = score_cells(cells, names, images, labels, args.seed, num_classes=data.num_classes, progress=not args.quiet)
-    out = Path(args.out) if args.out.endswith(".csv") else Path(args.out) / "proxies.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(rows, names, out)
     print(f"scored {len(rows)} cells with {', '.join(names)}; wrote {out}")
     return 0
@@ -179,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"pyronas {args.command}: interrupted (completed epochs are in the checkpoint)", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a run's RunInterrupted says what was saved
+        print(f"pyronas {args.command}: {str(e) or 'interrupted; nothing new was saved'}", file=sys.stderr)
         return 130
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pyronas.infer.stages import as_stages, scale_stages
-from pyronas.select import VALID, parse_rule
+from pyronas.select import ARGMAX, VALID, parse_rule
+from pyronas.validate import SEARCH_LIMITS, check_device, check_limits, check_out_dir, check_stages
 
 VERSION = 2
 ARCH_LR = {"adam": 3e-4, "ngvi": 0.01}  # default architecture learning rate per optimizer name
@@ -173,6 +174,9 @@ class RuntimeConfig:
         cli_default="runs/search",
     )
     resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    overwrite: bool = option(
+        False, "start afresh in an OUT holding a previous run (its files move to OUT/previous-<time>)", trajectory=False
+    )
     progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
     tensorboard: bool = option(False, "also log to OUT/tensorboard (needs the tensorboard package)", trajectory=False)
 
@@ -386,8 +390,13 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
     parse_rule(c.selection.select)  # fail before the search on a malformed rule
     if c.selection.select == VALID and c.selection.select_batches < 1:
         raise ValueError(f"select_batches must be >= 1, got {c.selection.select_batches}")
+    if c.selection.select != ARGMAX and not (isinstance(c.selection.samples, int) and c.selection.samples >= 1):
+        raise ValueError(f"--select {c.selection.select} needs --samples >= 1, got {c.selection.samples!r}")
+    check_device(c.runtime.device)
+    check_out_dir(c.runtime.out_dir)
+    check_stages(list(stages))
     cells = c.supernet.cells_per_stage
-    return c.replace(
+    resolved = c.replace(
         epochs=sum(st["epochs"] for st in stages),
         warmup_epochs=stages[0]["warmup_epochs"] if len(stages) == 1 else None,  # multi-stage: per stage
         progressive=False,
@@ -404,6 +413,8 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         benchmark=None if benchmark is None else str(benchmark),
         method_options=dict(c.method_options or {}),
     )
+    check_limits(resolved, SEARCH_LIMITS, "search")
+    return resolved
 
 
 def search_config(config: SearchConfig | Mapping | str | None = None, **overrides) -> SearchConfig:

@@ -29,8 +29,9 @@ from torch import nn
 from pyronas.data import Batches, DataError, ImageData, load_dataset, load_test_split
 from pyronas.data.cutout import cutout as cut_out
 from pyronas.infer import seed_everything
-from pyronas.infer.rundir import RunDir, epoch_line, progress_bar
-from pyronas.spaces import get_space
+from pyronas.infer.claim import claim
+from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
+from pyronas.spaces import SearchSpace, get_space
 from pyronas.train_config import TrainConfig
 
 AUXILIARY_PREFIX = "auxiliary"  # parameters of the auxiliary head, left out of the parameter count
@@ -118,6 +119,8 @@ def train(
     ``cifar10-test-jpeg.zip``); ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits.
     ``max_steps`` stops this call after that many optimizer steps (a smoke run); a partly run epoch is
     evaluated and logged (``"partial": true``) but not checkpointed, so ``resume`` runs it again in full.
+    An ``out_dir`` holding a previous run is refused unless ``resume`` or ``overwrite`` is given
+    (:func:`pyronas.infer.claim.claim`).
     """
     c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
     given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}
@@ -125,6 +128,12 @@ def train(
     search_space = get_space(c.space)
     c = c.replace(genotype=search_space.validate(c.genotype))
     net_options = _network_options(search_space, c.drop_path, c.auxiliary_weight)
+    with claim(c.out_dir, "training", resume=c.resume, overwrite=c.overwrite):
+        return _train(c, search_space, net_options)
+
+
+def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> TrainResult:
+    """The body of :func:`train` for a checked config, in its claimed output folder."""
     data = _subset(load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size), c.train_size,
                    c.seed)  # fmt: skip
     test = load_test_split(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
@@ -145,7 +154,7 @@ def train(
     optimizer = torch.optim.SGD(net.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
     run = RunDir(
         c.out_dir, "training", config=c.to_json(), resume_key=c.resume_key(),
-        read_key=lambda stored: TrainConfig.from_json(stored).resume_key(),
+        read_key=lambda stored: TrainConfig.from_json(stored).resume_key(), overwrite=c.overwrite,
     )  # fmt: skip
     history: list[dict] = []
     if c.resume:
@@ -153,11 +162,12 @@ def train(
         net.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
-    run.start(history)
+    saved = len(history)  # epochs in the checkpoint on disk
 
     steps, last, start = 0, (history[-1] if history else {}), time.perf_counter()
     bar = progress_bar(c.epochs * len(batches), len(history) * len(batches), "train", c.progress)
     try:
+        run.start(history)
         for epoch in range(len(history), c.epochs):
             budget = None if c.max_steps is None else c.max_steps - steps
             record = last = _epoch(net, optimizer, batches, test, epoch, c, bar, max_steps=budget)
@@ -170,8 +180,15 @@ def train(
             history.append(record)
             state = {"epoch": epoch + 1, "network": net.state_dict(), "optimizer": optimizer.state_dict()}
             run.log(record, {**state, "history": history})
+            saved = len(history)
             if c.max_steps is not None and steps >= c.max_steps:
                 break
+    except TrainingDiverged as e:
+        raise TrainingDiverged(f"{e} ({kept(saved, c.out_dir)})") from None
+    except KeyboardInterrupt as e:
+        if type(e) is not KeyboardInterrupt:
+            raise
+        raise interrupted("training", saved, c.out_dir) from None
     finally:
         bar.close()
     result = TrainResult(
@@ -228,9 +245,7 @@ def _epoch(
             loss = loss + config["auxiliary_weight"] * F.cross_entropy(aux_logits, labels)
         value = loss.item()
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the training loss became {value} in epoch {epoch + 1}; lower --lr (the last checkpoint is kept)"
-            )
+            raise TrainingDiverged(f"the training diverged in epoch {epoch + 1}: the loss became {value}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config["grad_clip"] is not None:

@@ -14,18 +14,35 @@ from dataclasses import dataclass, fields
 
 from pyronas.config import VERSION, _datasets, _jsonable, _spaces, option
 from pyronas.spaces.darts_genotype import GENOTYPES
+from pyronas.validate import (
+    FRACTION,
+    NATURAL,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Test,
+    check_device,
+    check_limits,
+    check_out_dir,
+)
 
-LIMITS = {  # field -> (test, what it must be)
-    "epochs": (lambda v: v >= 1, ">= 1"),
-    "batch_size": (lambda v: v >= 1, ">= 1"),
-    "lr": (lambda v: v > 0, "> 0"),
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "weight_decay": (lambda v: v >= 0, ">= 0"),
-    "cutout": (lambda v: v >= 0, ">= 0"),
-    "drop_path": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "auxiliary_weight": (lambda v: v >= 0, ">= 0"),
-    "grad_clip": (lambda v: v is None or v >= 0, ">= 0 (0: off)"),
-    "max_steps": (lambda v: v is None or v >= 1, ">= 1"),
+LIMITS: dict[str, Test] = {  # field -> its test (``None`` always passes)
+    "image_size": POSITIVE_INT,
+    "train_size": POSITIVE_INT,
+    "test_size": POSITIVE_INT,
+    "epochs": POSITIVE_INT,
+    "batch_size": POSITIVE_INT,
+    "lr": POSITIVE,
+    "momentum": FRACTION,
+    "weight_decay": NON_NEGATIVE,
+    "cutout": NATURAL,
+    "drop_path": FRACTION,
+    "auxiliary_weight": NON_NEGATIVE,
+    "grad_clip": (NON_NEGATIVE[0], "a finite number >= 0 (0: off)"),
+    "channels": POSITIVE_INT,
+    "cells_per_stage": POSITIVE_INT,
+    "seed": NATURAL,
+    "max_steps": POSITIVE_INT,
 }
 
 
@@ -64,6 +81,9 @@ class TrainConfig:
     out_dir: str | None = option(None, "output folder for log, checkpoint and result.json", flag="--out",
                                  trajectory=False, cli_default="runs/train")  # fmt: skip
     resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    overwrite: bool = option(
+        False, "start afresh in an OUT holding a previous run (its files move to OUT/previous-<time>)", trajectory=False
+    )
     max_steps: int | None = option(None, "stop after this many optimizer steps (smoke runs)", trajectory=False)
     progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
 
@@ -77,12 +97,13 @@ class TrainConfig:
         return dataclasses.replace(self, **given)
 
     def check(self) -> TrainConfig:
-        """``self`` with ``grad_clip=0`` read as off, or a one-line ``ValueError`` naming the first bad value."""
+        """``self`` with ``grad_clip=0`` read as off, or a one-line ``ValueError`` naming the first bad value
+        (numbers, the device, the output folder)."""
         if self.genotype is None:
             raise ValueError("give the cell to train: --genotype (Python: train(genotype))")
-        for name, (ok, what) in LIMITS.items():
-            if not ok(getattr(self, name)):
-                raise ValueError(f"{name} = {getattr(self, name)} is out of range ({what}); see pyronas train --help")
+        check_limits(self, LIMITS, "train")
+        check_device(self.device)
+        check_out_dir(self.out_dir)
         return self.replace(grad_clip=None) if self.grad_clip == 0 else self
 
     def to_json(self) -> dict:

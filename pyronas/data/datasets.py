@@ -6,10 +6,13 @@ and any torchvision ``ImageFolder`` directory or a zip of one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import urllib.error
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +92,13 @@ def load_cifar(name: str, root: str | os.PathLike, *, train: bool = True, downlo
     cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
     try:
         ds = cls(root=str(root), train=train, download=download)
+    except (urllib.error.URLError, OSError) as e:  # no network (URLError is an OSError), or a folder not writable
+        reason = getattr(e, "reason", None) or e.strerror or e
+        raise DataError(
+            f"cannot download {name} into {root} ({reason}); without a network, put the extracted "
+            f"{'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'} folder in {root} by hand "
+            "and drop --download"
+        ) from None
     except RuntimeError as e:
         raise DataError(
             f"{name} not found in {root} ({e}); pass --download to fetch it, "
@@ -102,14 +112,32 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("PYRONAS_CACHE", Path.home() / ".cache" / "pyronas"))
 
 
-def _decode(data: bytes | str | Path, image_size: int | None) -> np.ndarray:
+def _decode(data: bytes | str | Path, image_size: int | None, name: str) -> np.ndarray:
+    """One image as ``uint8 [H, W, 3]``; ``DataError`` naming ``name`` if it cannot be decoded."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
-        img = img.convert("RGB")
-        if image_size is not None and img.size != (image_size, image_size):
-            img = img.resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            img = img.convert("RGB")
+            if image_size is not None and img.size != (image_size, image_size):
+                img = img.resize((image_size, image_size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"{name} is not a readable image ({type(e).__name__}); remove or replace it") from None
+
+
+def _read_member(archive: zipfile.ZipFile, path: Path, member: str) -> bytes:
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise DataError(f"{path}: member {member} is corrupt ({e}); re-create the zip") from None
+
+
+def _two_classes(classes: list[str], source: str | Path) -> None:
+    if len(classes) < 2:
+        raise DataError(
+            f"{source} holds {len(classes)} class ({', '.join(classes)}); a classifier needs two or more class folders"
+        )
 
 
 def _stack(arrays: list[np.ndarray], source: str) -> torch.Tensor:
@@ -129,8 +157,9 @@ def _read_zip(path: Path, image_size: int | None) -> ImageData:
         if not members:
             raise DataError(f"{path} holds no images; expected <root>/<class>/<image> entries")
         classes = sorted({Path(n).parent.name for n in members})
+        _two_classes(classes, path)
         index = {c: i for i, c in enumerate(classes)}
-        arrays = [_decode(archive.read(n), image_size) for n in members]
+        arrays = [_decode(_read_member(archive, path, n), image_size, f"{path}: {n}") for n in members]
         labels = [index[Path(n).parent.name] for n in members]
     return ImageData(_stack(arrays, str(path)), torch.tensor(labels), classes, path.stem)
 
@@ -142,7 +171,8 @@ def _read_folder(path: Path, image_size: int | None) -> ImageData:
         folder = ImageFolder(str(path), loader=lambda p: p)
     except (FileNotFoundError, OSError) as e:
         raise DataError(f"{path} is not an ImageFolder (<root>/<class>/<image>): {e}") from None
-    arrays = [_decode(p, image_size) for p, _ in folder.samples]
+    _two_classes(list(folder.classes), path)
+    arrays = [_decode(p, image_size, p) for p, _ in folder.samples]
     return ImageData(_stack(arrays, str(path)), torch.tensor(folder.targets), list(folder.classes), path.name)
 
 
@@ -164,11 +194,15 @@ def load_image_folder(path: str | os.PathLike, *, image_size: int | None = None,
         except Exception:  # a damaged cache entry is rebuilt below
             cached.unlink(missing_ok=True)
     data = _read_zip(path, image_size) if path.is_file() else _read_folder(path, image_size)
-    if cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
+    if cache:  # best effort: a cache that cannot be written (a full or read-only disk) is skipped
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        torch.save({"images": data.images, "labels": data.labels, "classes": data.classes, "name": data.name}, tmp)
-        os.replace(tmp, cached)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"images": data.images, "labels": data.labels, "classes": data.classes, "name": data.name}, tmp)
+            os.replace(tmp, cached)
+        except (OSError, RuntimeError):
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return data
 
 

@@ -19,6 +19,8 @@ from pyronas.diagnostics.plots import (
     plot_traces,
 )
 from pyronas.diagnostics.summary import summarize
+from pyronas.errors import ensure_folder, writing
+from pyronas.validate import check_out_dir
 
 
 def default_report_dir(out_dirs: Sequence[str | os.PathLike]) -> Path:
@@ -47,11 +49,13 @@ def write_report(
         benchmark: optional table with ``accuracies(genotype)`` for the expected accuracy.
         hdi_prob: probability mass of the credible intervals.
 
-    Returns ``{file name: path}`` of everything written.
+    Returns ``{file name: path}`` of everything written; a ``dest`` that cannot be written is a one-line
+    ``ValueError`` before the draws, a failed write a one-line :class:`~pyronas.errors.OutputError`.
     """
-    idata = from_runs(out_dirs, num_draws=num_draws, seed=seed, benchmark=benchmark)
     dest = default_report_dir(out_dirs) if dest is None else Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    check_out_dir(dest)  # before the draws: a path that is not a writable folder is a one-line error
+    idata = from_runs(out_dirs, num_draws=num_draws, seed=seed, benchmark=benchmark)
+    ensure_folder(dest)
     figures = {
         "op_probabilities.png": lambda: plot_op_probabilities(idata, hdi_prob),
         "forest.png": lambda: plot_forest(idata, hdi_prob),
@@ -63,12 +67,17 @@ def write_report(
     with matplotlib.rc_context({"figure.dpi": 100}):
         for name, plot in figures.items():
             fig = plot()
-            fig.savefig(dest / name, bbox_inches="tight")
-            plt.close(fig)
+            try:
+                with writing(dest / name):
+                    fig.savefig(dest / name, bbox_inches="tight")
+            finally:
+                plt.close(fig)
             written[name] = dest / name
     summary = summarize(idata, hdi_prob)
-    (dest / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    with writing(dest / "summary.json"):
+        (dest / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     written["summary.json"] = dest / "summary.json"
-    idata.to_netcdf(str(dest / "posterior.nc"))
+    with writing(dest / "posterior.nc"):
+        idata.to_netcdf(str(dest / "posterior.nc"))
     written["posterior.nc"] = dest / "posterior.nc"
     return written

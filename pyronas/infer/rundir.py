@@ -5,23 +5,32 @@ end; ``load()`` returns the checkpoint to resume from after checking that it was
 with the same *resume key* (the settings that change the trajectory). Checkpoints written before
 resume keys existed hold only their config; ``read_key`` turns such a config into its key. With
 ``tensorboard`` the epoch records also go to ``OUT/tensorboard`` (``torch.utils.tensorboard``).
+
+With ``overwrite``, a new run's :meth:`RunDir.start` first moves a previous run's files to
+``OUT/previous-<time>`` (never truncating them); every start removes the temporary files of writes cut
+short by a kill. :mod:`pyronas.infer.claim` guards and locks the folder for a whole command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pyronas.errors import ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 RESULT = "result.json"
 TENSORBOARD = "tensorboard"
+RUN_FILES = (CHECKPOINT, LOG, RESULT, TENSORBOARD)  # what marks a folder as holding a run
+STALE = (f"{CHECKPOINT}.*.tmp", f"{RESULT}.tmp")  # temporary files of writes cut short by a kill
 SCALARS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "entropy")
 
 
@@ -36,6 +45,7 @@ class RunDir:
         read_key: the resume key of a stored ``config`` (checkpoints without ``resume_key``).
         write: write files (``False`` on all but rank 0 of a data-parallel run).
         tensorboard: also write the epoch scalars for TensorBoard.
+        overwrite: on :meth:`start` of a new run, move a previous run's files to ``previous-<time>``.
     """
 
     def __init__(
@@ -48,13 +58,16 @@ class RunDir:
         read_key: Callable[[Mapping], Mapping] | None = None,
         write: bool = True,
         tensorboard: bool = False,
+        overwrite: bool = False,
     ):
         self.path = None if path is None else Path(path)
+        self.overwrite = overwrite
         self.kind, self.write = kind, write and path is not None
         self.config = dict(config or {})
         self.resume_key = dict(resume_key if resume_key is not None else self.config)
         self.read_key = read_key or dict
-        self._board = _board(self.path / TENSORBOARD) if tensorboard and self.write else None
+        self.tensorboard = tensorboard and self.write
+        self._board = None
 
     def load(self) -> dict:
         """The checkpoint to resume from; ``CheckpointError`` if missing, unreadable or of another configuration."""
@@ -77,17 +90,25 @@ class RunDir:
             )
 
     def start(self, history: list[dict]) -> None:
-        """Create the folder and rewrite ``log.jsonl`` with the ``history`` being continued."""
-        if self.write:
-            self.path.mkdir(parents=True, exist_ok=True)
+        """Create the folder, drop stale temporary files and rewrite ``log.jsonl`` with the ``history`` being
+        continued; a new run with ``overwrite`` first moves a previous run's files aside."""
+        if not self.write:
+            return
+        ensure_folder(self.path)
+        remove_stale(self.path)
+        if self.overwrite and not history:
+            move_aside(self.path)
+        with writing(self.path / LOG):
             with open(self.path / LOG, "w") as f:
                 f.writelines(json.dumps(record) + "\n" for record in history)
+        if self.tensorboard:
+            self._board = _board(self.path / TENSORBOARD)
 
     def log(self, record: dict, state: dict | None = None) -> None:
         """Append an epoch's record; with ``state``, then write the checkpoint (config and resume key added)."""
         if not self.write:
             return
-        with open(self.path / LOG, "a") as f:
+        with writing(self.path / LOG), open(self.path / LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._board is not None:
             _to_board(self._board, record)
@@ -100,6 +121,54 @@ class RunDir:
             save_json(record, self.path / RESULT)
         if self._board is not None:
             self._board.close()
+
+
+def previous_run(path: str | os.PathLike) -> list[str]:
+    """The run files (checkpoint, log, result, TensorBoard folder) in ``path``."""
+    path = Path(path)
+    return [name for name in RUN_FILES if (path / name).exists()]
+
+
+def remove_stale(path: Path) -> None:
+    """Delete the temporary files that writes cut short by a kill left in ``path``."""
+    for pattern in STALE:
+        for tmp in path.glob(pattern):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def move_aside(path: Path) -> Path | None:
+    """Move the run files in ``path`` into a new ``path/previous-<time>`` folder; returns it (``None``: none)."""
+    found = previous_run(path)
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    dest, n = path / f"previous-{stamp}", 1
+    while dest.exists():
+        n += 1
+        dest = path / f"previous-{stamp}-{n}"
+    ensure_folder(dest)
+    for name in found:
+        with writing(dest / name):
+            os.replace(path / name, dest / name)
+    return dest
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says what was saved."""
+
+
+def interrupted(kind: str, saved: int, path: str | os.PathLike | None) -> RunInterrupted:
+    """The :class:`RunInterrupted` of a run whose checkpoint holds ``saved`` completed epochs."""
+    if path is None or saved == 0:
+        return RunInterrupted(f"{kind} interrupted before any epoch completed; nothing was saved")
+    epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
+    return RunInterrupted(f"{kind} interrupted; {epochs} in {Path(path) / CHECKPOINT} (continue with --resume)")
+
+
+def kept(saved: int, path: str | os.PathLike | None) -> str:
+    """What a failed run leaves: ``"the last checkpoint (epoch N) is kept"`` or ``"nothing was saved"``."""
+    return f"the last checkpoint (epoch {saved}) is kept" if saved and path is not None else "nothing was saved"
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:

@@ -6,6 +6,7 @@ import contextlib
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -19,13 +20,16 @@ from pyro.optim import PyroOptim
 from pyronas.data.batches import Batches
 from pyronas.infer.bilevel import BilevelSVI
 from pyronas.infer.checkpoint import CheckpointError
-from pyronas.infer.rundir import RunDir, epoch_line, progress_bar
+from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.infer.stages import Stage, as_stages, enter_stage
 from pyronas.spaces import SearchSpace
 
 
 class SearchDiverged(FloatingPointError):
-    """The ELBO became NaN or infinite."""
+    """The ELBO, or a parameter of a model or guide distribution, became NaN or infinite."""
+
+
+INVALID_PARAMETER = ("Expected parameter", "Expected value argument")  # torch.distributions' validation errors
 
 
 def seed_everything(seed: int) -> None:
@@ -72,6 +76,9 @@ class Search:
             means over the processes (:meth:`pyronas.infer.distributed.World.average_`); the logged
             losses and accuracies are then those of the global batches, the same on every rank.
         tensorboard: also log each epoch to ``out_dir/tensorboard``.
+        overwrite: a new search moves a previous run's files in ``out_dir`` to ``previous-<time>`` when it starts.
+
+    Ctrl-C raises :class:`~pyronas.infer.rundir.RunInterrupted`, whose message says which epochs were saved.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class Search:
         amp: torch.dtype | None = None,
         average: Callable[[list[torch.Tensor]], None] | None = None,
         tensorboard: bool = False,
+        overwrite: bool = False,
     ):
         if stages is None:
             if epochs is None or epochs < 1:
@@ -125,13 +133,14 @@ class Search:
         self.config = dict(config or {})
         self.rundir = RunDir(
             out_dir, "search", config=self.config, resume_key=resume_key, read_key=read_key, write=write,
-            tensorboard=tensorboard,
+            tensorboard=tensorboard, overwrite=overwrite,
         )  # fmt: skip
         self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write
         self.average = average
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
+        self.saved = 0  # epochs in the checkpoint on disk
 
     # -- state ---------------------------------------------------------------------------------
     def _materialize(self) -> None:
@@ -213,11 +222,26 @@ class Search:
         state = None
         if resume:
             state = self.rundir.load()
+            self.saved = int(state["epoch"])
             self._restore_stages(state)
-        self._materialize()
-        if state is not None:
-            self.load_state_dict(state)
-        self.rundir.start(self.history)
+        try:
+            try:
+                self._materialize()
+            except ValueError as e:
+                if not _invalid_parameter(e):
+                    raise
+                raise self._diverged("init", self.epoch, "a distribution's parameter is NaN or infinite") from None
+            if state is not None:
+                self.load_state_dict(state)
+            self.rundir.start(self.history)
+            self._loop()
+        except KeyboardInterrupt as e:
+            if type(e) is not KeyboardInterrupt:  # a subclass (RunInterrupted, a caller's own) passes unchanged
+                raise
+            raise interrupted("search", self.saved, self.out_dir if self.write else None) from None
+        return self.history
+
+    def _loop(self) -> None:
         steps = min(len(self.train), len(self.valid))
         bar = progress_bar(self.epochs * steps, self.epoch * steps, "search", self.progress)
         try:
@@ -231,9 +255,9 @@ class Search:
                 if self.progress:
                     bar.write(epoch_line(record, self.epochs))
                 self.rundir.log(record, self.state_dict() if self.rundir.write else None)
+                self.saved = self.epoch
         finally:
             bar.close()
-        return self.history
 
     def _epoch(self, bar) -> dict:
         epoch = self.epoch
@@ -249,7 +273,12 @@ class Search:
         seen = {"train": 0, "valid": 0}
 
         def track(group: str, step: Callable, images: torch.Tensor, labels: torch.Tensor) -> None:
-            loss, logits = step(images, labels)
+            try:
+                loss, logits = step(images, labels)
+            except ValueError as e:
+                if not _invalid_parameter(e):
+                    raise
+                raise self._diverged(group, epoch, "a distribution's parameter became NaN or infinite") from None
             if not torch.is_tensor(loss):
                 self._check(loss, group, epoch)
             losses[group].append(loss)
@@ -258,11 +287,13 @@ class Search:
 
         start = time.perf_counter()
         bar.set_description(f"search {epoch + 1}/{self.epochs}")
-        for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
-            if search_arch:
-                track("valid", self.svi.step_arch, x_valid, y_valid)
-            track("train", self.svi.step_weights, x_train, y_train)
-            bar.update(1)
+        with warnings.catch_warnings():  # a NaN ends the epoch with one line of ours, not Pyro's warnings
+            warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
+            for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
+                if search_arch:
+                    track("valid", self.svi.step_arch, x_valid, y_valid)
+                track("train", self.svi.step_weights, x_train, y_train)
+                bar.update(1)
         step_losses = {group: _floats(values) for group, values in losses.items()}
         for group, values in step_losses.items():
             if any(torch.is_tensor(v) for v in losses[group]):  # float losses were checked at their step
@@ -314,14 +345,22 @@ class Search:
             dict(zip(groups, counts[len(groups) :])),
         )
 
-    @staticmethod
-    def _check(loss: float, group: str, epoch: int) -> None:
+    def _check(self, loss: float, group: str, epoch: int) -> None:
         if not math.isfinite(loss):
-            group = {"train": "weight", "valid": "architecture"}.get(group, group)
-            raise SearchDiverged(
-                f"the {group} ELBO became {loss} in epoch {epoch + 1}; lower the learning rate or check the data "
-                "(the last checkpoint is kept)"
-            )
+            raise self._diverged(group, epoch, f"the ELBO became {loss}")
+
+    def _diverged(self, group: str, epoch: int, what: str) -> SearchDiverged:
+        """The one-line error of a search that diverged in a step of ``group`` (``"train"``/``"valid"``)."""
+        step = {"train": "a weight step", "valid": "an architecture step", "init": "the first model and guide run"}
+        return SearchDiverged(
+            f"the search diverged in epoch {epoch + 1}: {what} in {step.get(group, group)}; lower the learning rate, "
+            f"or check the data and --option values ({kept(self.saved, self.out_dir if self.write else None)})"
+        )
+
+
+def _invalid_parameter(error: ValueError) -> bool:
+    """Whether ``error`` is torch.distributions' refusal of a parameter or value (NaN, infinite, out of support)."""
+    return any(text in str(error) for text in INVALID_PARAMETER)
 
 
 def _floats(values: list) -> list[float]:

@@ -5,6 +5,16 @@
 """
 
 from pyronas.proxies.registry import ALIASES, PROXIES, proxy_names
-from pyronas.proxies.scoring import proxy_batch, read_cells, score, score_cells, write_csv
+from pyronas.proxies.scoring import output_csv, proxy_batch, read_cells, score, score_cells, write_csv
 
-__all__ = ["ALIASES", "PROXIES", "proxy_batch", "proxy_names", "read_cells", "score", "score_cells", "write_csv"]
+__all__ = [
+    "ALIASES",
+    "PROXIES",
+    "output_csv",
+    "proxy_batch",
+    "proxy_names",
+    "read_cells",
+    "score",
+    "score_cells",
+    "write_csv",
+]

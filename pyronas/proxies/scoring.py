@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import math
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from pyronas.data import Batches, ImageData
+from pyronas.errors import ensure_folder, writing
 from pyronas.proxies._layers import finite_or_nan
 from pyronas.proxies.registry import PROXIES, proxy_names
 from pyronas.spaces import SearchSpace, get_space
+from pyronas.validate import check_out_dir, check_out_file
 
 
 def proxy_batch(
@@ -106,11 +110,38 @@ def read_cells(path: str | os.PathLike) -> list[str]:
         raise ValueError(f"cannot read cells from {path}: {e.strerror}") from None
 
 
+def output_csv(out: str | os.PathLike) -> Path:
+    """The CSV file that ``--out`` names (a ``.csv`` file, or a folder for ``proxies.csv``), its folder created.
+
+    One-line errors, before any scoring, for a path that is not a folder or cannot be written.
+    """
+    out = Path(out)
+    if out.suffix == ".csv":
+        check_out_file(out)
+    else:
+        check_out_dir(out)
+    path = out if out.suffix == ".csv" else out / "proxies.csv"
+    check_out_file(path)
+    ensure_folder(path.parent)
+    return path
+
+
 def write_csv(rows: Sequence[dict], proxies: Sequence[str], path: str | os.PathLike) -> None:
-    """Write ``arch,<proxy>...`` rows; undefined (NaN) scores are empty fields."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["arch", *proxies])
-        for row in rows:
-            values = [row[name] for name in proxies]
-            writer.writerow([row["arch"], *("" if math.isnan(v) else repr(v) for v in values)])
+    """Write ``arch,<proxy>...`` rows (undefined, NaN, scores are empty fields) atomically: a failed write (a
+    full disk) leaves no partial file and raises a one-line :class:`~pyronas.errors.OutputError`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with writing(path), open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["arch", *proxies])
+            for row in rows:
+                values = [row[name] for name in proxies]
+                writer.writerow([row["arch"], *("" if math.isnan(v) else repr(v) for v in values)])
+            f.flush()
+            os.fsync(f.fileno())
+        with writing(path):
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

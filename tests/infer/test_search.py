@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pyro
 import pytest
@@ -140,62 +138,6 @@ def test_resume_with_other_configuration_refused(tmp_path):
         search("drnas", epochs=2, seed=5, out_dir=tmp_path, resume=True, **TINY)
 
 
-def _cli(out, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "pyronas",
-        "search",
-        "--quiet",
-        "--method",
-        "drnas",
-        "--epochs",
-        "4",
-        "--warmup-epochs",
-        "1",
-        "--train-size",
-        "192",
-        "--batch-size",
-        "32",
-        "--channels",
-        "4",
-        "--cells-per-stage",
-        "1",
-        "--arch-lr",
-        "0.05",
-        "--seed",
-        "3",
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
-def test_killed_search_resumes_to_identical_result(tmp_path):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run(_cli(tmp_path / "full"), check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(_cli(tmp_path / "cut"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "cut" / "checkpoint.pt"
-    deadline = time.time() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    epoch = torch.load(checkpoint, weights_only=False)["epoch"]
-    assert 1 <= epoch < 4, "the search was killed after its first checkpoint and before the end"
-    assert not (tmp_path / "cut" / "result.json").exists()
-    subprocess.run(_cli(tmp_path / "cut", "--resume"), check=True, env=env, capture_output=True)
-    full = json.loads((tmp_path / "full" / "result.json").read_text())
-    cut = json.loads((tmp_path / "cut" / "result.json").read_text())
-    assert cut["genotype"] == full["genotype"]
-    assert cut["op_probabilities"] == full["op_probabilities"]
-    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    log = [json.loads(line) for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
-
-
 @pytest.mark.parametrize("space", sorted(SPACES))
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_searches_every_space(method, space):
@@ -224,7 +166,7 @@ def test_sync_free_elbo_reports_nan_at_the_end_of_the_epoch(tmp_path, monkeypatc
 
     original = NB201Supernet.forward
     monkeypatch.setattr(NB201Supernet, "forward", lambda self, x, w: original(self, x, w) * float("nan"))
-    with pytest.raises(SearchDiverged, match="ELBO became nan in epoch 1"):
+    with pytest.raises(SearchDiverged, match="diverged in epoch 1: the ELBO became nan .*nothing was saved"):
         search("darts", epochs=1, elbo="device", out_dir=tmp_path, **TINY)
     assert not (tmp_path / "checkpoint.pt").exists()
 

@@ -1,0 +1,143 @@
+"""Claim a run folder for one command: refuse what it must not touch, and lock it while the command writes.
+
+:func:`claim` refuses a folder that holds a previous run unless the command resumes or overwrites it,
+and holds ``OUT/.pyronas.lock`` while the command runs: the file holds the PID and host, under an
+advisory ``flock`` that the kernel drops when the process dies, so a killed command's lock is taken
+over by the next one, while a live holder's is refused with its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+from pyronas.errors import OutputError, ensure_folder, writing
+from pyronas.infer.checkpoint import CheckpointError
+from pyronas.infer.rundir import CHECKPOINT, previous_run
+from pyronas.validate import check_out_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the lock file is then only informative
+    fcntl = None
+
+LOCK = ".pyronas.lock"
+
+
+class RunFolderError(OutputError):
+    """An output folder that holds a previous run, or that another process is writing."""
+
+
+def guard(path: str | os.PathLike | None, kind: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, in one line, an output folder that cannot hold this run, or holds a previous one not resumed."""
+    if path is None:
+        return
+    check_out_dir(path)
+    holder = lock_holder(path)
+    if holder is not None:
+        raise RunFolderError(_busy(path, holder))
+    if resume and overwrite:
+        raise RunFolderError("give --resume (continue the run in --out) or --overwrite (start afresh), not both")
+    found = previous_run(path)
+    if found and not resume and not overwrite:
+        raise RunFolderError(
+            f"{path} holds a previous {kind} ({', '.join(found)}); pass --resume to continue it, --overwrite "
+            "to start afresh (its files move to previous-<time>), or give a fresh --out"
+        )
+    if resume and not (Path(path) / CHECKPOINT).is_file():
+        raise CheckpointError(f"no checkpoint at {Path(path) / CHECKPOINT}; run without --resume to start a new {kind}")
+
+
+@contextlib.contextmanager
+def claim(
+    path: str | os.PathLike | None, kind: str, *, resume: bool = False, overwrite: bool = False, write: bool = True
+) -> Iterator[None]:
+    """Context of a command writing ``path``: :func:`guard`, then hold its lock (nothing for ``write=False``)."""
+    if path is None or not write:
+        yield
+        return
+    guard(path, kind, resume=resume, overwrite=overwrite)
+    with RunLock(path):
+        yield
+
+
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """``"PID host"`` of the live process holding ``path``'s lock, or ``None`` when no process holds it."""
+    lock = Path(path) / LOCK
+    if fcntl is None or not lock.is_file() or str(lock.resolve()) in RunLock.held:
+        return None
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # closing drops a shared lock taken above
+    return None
+
+
+def _busy(path: str | os.PathLike, holder: str) -> str:
+    return (
+        f"{path} is being written by another pyronas command (process {holder}); "
+        "wait for it to end or give another --out"
+    )
+
+
+class RunLock:
+    """``OUT/.pyronas.lock``: this process's PID and host, under an exclusive ``flock`` while held.
+
+    The kernel drops the ``flock`` of a killed process, so its leftover file is taken over by the next
+    command; a live holder's lock is refused with its PID. Re-entrant within a process.
+    """
+
+    held: dict[str, int] = {}  # resolved lock path -> file descriptor, for this process
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK
+        self.key, self.fd, self.created = str(self.path.resolve()), None, False
+
+    def __enter__(self) -> RunLock:
+        if self.key in RunLock.held:  # re-entered by this process: the outer holder releases it
+            return self
+        self.created = not self.folder.exists()
+        ensure_folder(self.folder)
+        while True:
+            with writing(self.path):
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise RunFolderError(_busy(self.folder, holder)) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # released and removed between our open and our lock
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self.fd = RunLock.held[self.key] = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # before unlocking, so that no one locks a removed file
+        os.close(self.fd)
+        del RunLock.held[self.key]
+        self.fd = None
+        if self.created:  # a command that wrote nothing leaves no folder behind
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
