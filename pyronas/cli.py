@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar, Literal, Union
 import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
-from pyronas.cli_options import MARKERS, REGISTRY, read_config_file
+from pyronas.cli_options import parse, read_config_file
 from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.infer import CheckpointError, SearchDiverged
@@ -40,25 +40,29 @@ def _arg(help: str, hint: str | None = None, **kwargs) -> tyro.conf.arg:
 
 
 @dataclass(frozen=True)
-class SearchArgs:
-    """run an architecture search"""
+class SettingsArgs:
+    """A command run from settings: a config dataclass (flattened into its options), a file, --print-config."""
 
-    command: ClassVar[str] = "search"
-    load: ClassVar = staticmethod(search_config)
-    settings: Annotated[SearchConfig, tyro.conf.arg(name="")] = field(default_factory=SearchConfig)
     config: Annotated[str | None, _arg(FILE, "", metavar="FILE")] = None
     print_config: Annotated[bool, _arg(PRINT, ""), tyro.conf.FlagCreatePairsOff] = False
 
 
 @dataclass(frozen=True)
-class TrainArgs:
+class SearchArgs(SettingsArgs):
+    """run an architecture search"""
+
+    command: ClassVar[str] = "search"
+    load: ClassVar = staticmethod(search_config)
+    settings: Annotated[SearchConfig, tyro.conf.arg(name="")] = field(default_factory=SearchConfig)
+
+
+@dataclass(frozen=True)
+class TrainArgs(SettingsArgs):
     """train the evaluation network of a found cell from scratch (the DARTS recipe)"""
 
     command: ClassVar[str] = "train"
     load: ClassVar = staticmethod(TrainConfig.from_json)
     settings: Annotated[TrainConfig, tyro.conf.arg(name="")] = field(default_factory=TrainConfig)
-    config: Annotated[str | None, _arg(FILE, "", metavar="FILE")] = None
-    print_config: Annotated[bool, _arg(PRINT, ""), tyro.conf.FlagCreatePairsOff] = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def parse_args(argv: list[str]):
     """The arguments of one command (exit code 2 on a bad option)."""
     named = tuple(Annotated[a, tyro.conf.subcommand(a.command, description=a.__doc__)] for a in COMMAND_ARGS)
     kinds = Union[named]  # noqa: UP007 (a union of a computed tuple has no `|` spelling)
-    return tyro.cli(kinds, args=argv, prog="pyronas", description=DESCRIPTION, config=MARKERS, registry=REGISTRY)
+    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION)
 
 
 def with_config_file(args, argv: list[str]):
@@ -122,8 +126,7 @@ def with_config_file(args, argv: list[str]):
     if not getattr(args, "config", None):
         return args
     default = type(args)(settings=args.load(read_config_file(args.config)), config=args.config)
-    return tyro.cli(type(args), args=argv[1:], default=default, prog=f"pyronas {args.command}", config=MARKERS,
-                    registry=REGISTRY)  # fmt: skip
+    return parse(type(args), argv[1:], default=default, prog=f"pyronas {args.command}")
 
 
 def cmd_search(args) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,8 @@ from tyro.constructors import (
     StructFieldSpec,
     StructTypeInfo,
 )
+
+from pyronas.config import FIELDS, SECTIONS, SearchConfig
 
 MARKERS = (tyro.conf.OmitArgPrefixes, tyro.conf.OmitSubcommandPrefixes, tyro.conf.DisallowNone)
 REGISTRY = ConstructorRegistry()
@@ -84,13 +87,15 @@ def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
     optional = type(None) in typing.get_args(hint)
     kind = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     kind = Literal[tuple(choices)] if choices else str if kind is Any else kind
-    markers, hint_text = [], None
+    markers, text, hint_text = [], meta["help"], None
     if kind is bool and f.default is not None:
         markers.append(tyro.conf.FlagCreatePairsOff)  # one flag; a field that defaults to True is switched off by it
         default, hint_text = (not default if f.default else default), ""
     elif default is None:
         hint_text = ""  # resolved later: the help text says how
-    conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint=hint_text)
+    elif "(default:" in text:  # a script's own default replaces the rule the help text states
+        text, hint_text = re.sub(r"\(default: [^)]*\)", f"(default: {default})", text), ""
+    conf = tyro.conf.arg(name=name, help=text, help_behavior_hint=hint_text)
     return Annotated[(kind | None if optional or default is None else kind, conf, *markers)], default
 
 
@@ -118,6 +123,27 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
         return info.type(**values)
 
     return StructConstructorSpec(instantiate=instantiate, fields=tuple(specs))
+
+
+def parse(cls: type, argv: list[str] | None = None, **kwargs) -> Any:
+    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``)."""
+    return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
+
+
+def search_options(**defaults) -> type:
+    """A dataclass of the search settings named (flat names) with these defaults: a script's share of the CLI.
+
+    Its fields keep :class:`~pyronas.config.SearchConfig`'s help, flags and types, so a script such as a
+    benchmark declares none of them again; ``search_config(**dataclasses.asdict(options))`` is the config.
+    """
+    hints = {}
+    for cls in (SearchConfig, *SECTIONS.values()):
+        hints.update(typing.get_type_hints(cls))
+    fields = []
+    for name, value in defaults.items():
+        kind = dict(default_factory=lambda v=value: dict(v)) if isinstance(value, dict) else dict(default=value)
+        fields.append((name, hints[name], dataclasses.field(**kind, metadata=FIELDS[name].metadata)))
+    return dataclasses.make_dataclass("SearchOptions", fields, frozen=True)
 
 
 def read_config_file(path: str) -> dict:
