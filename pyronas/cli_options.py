@@ -146,6 +146,15 @@ def search_options(**defaults) -> type:
     return dataclasses.make_dataclass("SearchOptions", fields, frozen=True)
 
 
+def flatten(args: Any) -> dict:
+    """A dataclass of arguments as one dict by flat name, its nested sections' fields merged in."""
+    flat = {}
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        flat.update(flatten(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return flat
+
+
 def read_config_file(path: str) -> dict:
     """A ``--config`` file: JSON or YAML; one-line ``ValueError`` if unreadable."""
     file = Path(path)
