@@ -9,7 +9,7 @@ import pytest
 import tyro
 
 from pyronas.cli import main, parse_args
-from pyronas.cli_options import MARKERS, REGISTRY
+from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options
 from pyronas.config import FIELDS, SearchConfig, option
 from pyronas.registry import METHODS
 from pyronas.train_config import TrainConfig
@@ -152,3 +152,21 @@ def test_a_new_config_field_becomes_a_flag():
     assert tyro.cli(Guarded, args=["--overwrite", "--budget", "3"], config=MARKERS, registry=REGISTRY) == Guarded(
         True, 3
     )
+
+
+def test_a_script_takes_its_share_of_the_search_options_with_its_own_defaults(capsys):
+    options = search_options(channels=16, epochs=3, method_options={})
+
+    @dataclasses.dataclass(frozen=True)
+    class Script:
+        search: options = dataclasses.field(default_factory=options)
+        rounds: int = option(2, "alternations")
+
+    args = parse(Script, ["--epochs", "5", "--option", "kl_weight=0.5", "--rounds", "4"])
+    assert flatten(args) == {"channels": 16, "epochs": 5, "method_options": {"kl_weight": 0.5}, "rounds": 4}
+    with pytest.raises(SystemExit):
+        parse(Script, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "C, channels of the first stage (default: 16)" in text and "8 on digits" not in text  # its default, once
+    with pytest.raises(SystemExit):
+        parse(Script, ["--method", "darts"])  # not its share
