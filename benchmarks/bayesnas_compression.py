@@ -1,43 +1,36 @@
 """BayesNAS compression on digits: accuracy of the supernet unpruned vs pruned at a few relevance thresholds.
 
-Searches BayesNAS on the embedded digits data (NB201 space), reloads the trained supernet and guide from the
-search's checkpoint, and evaluates the supernet on the architecture half (never used to train the weights) with
-(a) the posterior-mean mixing weights and (b) those weights pruned at each threshold. Prints per threshold the
-fraction of ops and edges pruned, the accuracy, and the parameters of the surviving ops (supernet cells only;
-stem, reduction blocks and classifier are the same for every row and counted apart). BatchNorm runs in eval mode.
+Searches BayesNAS on the embedded digits data (NB201 space), then evaluates the trained supernet on the
+architecture half (never used to train the weights) with (a) the posterior-mean mixing weights and (b) those
+weights pruned at each threshold. Prints per threshold the fraction of ops and edges pruned, the accuracy, and
+the parameters of the surviving ops (supernet cells only; stem, reduction blocks and classifier are the same for
+every row and counted apart). BatchNorm runs in eval mode.
+The search is built by ``pyronas.build.build_search``; its options are ``pyronas search``'s (``--help``).
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bayesnas_compression.py --epochs 10
 """
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass, field
 
 import torch
 
-from pyronas.api import search
-from pyronas.data import Batches, load_dataset, split_halves
-from pyronas.infer.checkpoint import load_checkpoint
+from pyronas.build import build_search
+from pyronas.cli_options import parse, search_options
+from pyronas.config import option, search_config
+from pyronas.data import Batches
 from pyronas.nn.nb201 import NB201SearchCell
-from pyronas.registry import get_method
-from pyronas.spaces import get_space
+
+# the protocol's single epoch learns little on digits, hence 10
+Search = search_options(epochs=10, channels=8, cells_per_stage=1, seed=0, arch_lr=None, method_options={})
 
 
-def load_trained(out_dir: Path, space, config: dict, num_classes: int, in_channels: int):
-    """The search's model and guide, supernet weights included, from ``out_dir/checkpoint.pt``."""
-    state = load_checkpoint(out_dir / "checkpoint.pt")
-    supernet = space.supernet(
-        channels=config["channels"],
-        cells_per_stage=config["cells_per_stage"],
-        num_classes=num_classes,
-        in_channels=in_channels,
-    )
-    model, guide = get_method("bayesnas").build(supernet, space, **config["method_options"])
-    model.load_state_dict(state["model"])
-    guide.load_state_dict(state["guide"])
-    return model, guide
+@dataclass(frozen=True)
+class Args:
+    search: Search = field(default_factory=Search)
+    thresholds: str = option("0.01,0.05,0.1,0.2,0.3,0.5", "comma-separated relevance thresholds")
 
 
 @torch.no_grad()
@@ -62,44 +55,26 @@ def op_params(supernet: torch.nn.Module, mask: torch.Tensor) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=10, help="search epochs (the protocol's 1 learns little on digits)")
-    p.add_argument("--channels", type=int, default=8)
-    p.add_argument("--cells-per-stage", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--arch-lr", type=float, default=None, help="architecture learning rate (default: the method's)")
-    p.add_argument("--thresholds", default="0.01,0.05,0.1,0.2,0.3,0.5", help="comma-separated relevance thresholds")
-    p.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE", help="method option, e.g. kl_weight=0.01"
-    )
-    args = p.parse_args(argv)
-    options = {k: float(v) for k, v in (o.split("=", 1) for o in args.option)}
+    args = parse(Args, argv, description=__doc__.splitlines()[0])
+    settings = dataclasses.asdict(args.search)
+    options = settings["method_options"]
+    parts = build_search(search_config("bayesnas", dataset="digits", progress=False, **settings))
+    with parts.activate():
+        runner = parts.runner()
+        seconds = sum(record["seconds"] for record in runner.run())
+        report(parts, runner.genotype(), seconds, options, [float(t) for t in args.thresholds.split(",")])
 
-    space = get_space("nb201")
-    with tempfile.TemporaryDirectory() as tmp:
-        result = search(
-            "bayesnas",
-            dataset="digits",
-            epochs=args.epochs,
-            channels=args.channels,
-            cells_per_stage=args.cells_per_stage,
-            seed=args.seed,
-            arch_lr=args.arch_lr,
-            out_dir=tmp,
-            progress=False,
-            method_options=options,
-        )
-        data = load_dataset("digits")
-        model, guide = load_trained(Path(tmp), space, result.config, data.num_classes, data.in_channels)
-    weights_half, arch_half = split_halves(data)
-    train = Batches(weights_half, 64, seed=args.seed)
-    held_out = Batches(arch_half, 64, augment=False, mean=train.mean, std=train.std)
-    supernet = model.supernet
+
+def report(parts, genotype: str, seconds: float, options: dict, thresholds: list[float]) -> None:
+    """Print the table: held-out accuracy and op parameters unpruned and at each threshold, then the relevances."""
+    c, space, guide, train = parts.config, parts.space, parts.guide, parts.train
+    held_out = Batches(parts.arch_half, 64, augment=False, mean=train.mean, std=train.std)
+    supernet = parts.supernet
     print(
-        f"BayesNAS on digits: {args.epochs} epochs, C={args.channels}, N={args.cells_per_stage}, "
-        f"seed {args.seed}, {result.seconds:.0f} s; options {options or 'default'}"
+        f"BayesNAS on digits: {c['epochs']} epochs, C={c['channels']}, N={c['cells_per_stage']}, "
+        f"seed {c['seed']}, {seconds:.0f} s; options {options or 'default'}"
     )
-    print(f"argmax cell: {result.genotype}")
+    print(f"argmax cell: {genotype}")
     full = guide.mean_weights()
     mask_all = torch.ones(space.arch_shape["cell"], dtype=torch.bool)
     fixed = sum(p.numel() for p in supernet.parameters()) - op_params(supernet, mask_all)
@@ -107,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| threshold | ops pruned | edges pruned | held-out acc (%) | op params | compressed cell |")
     print("| --- | --- | --- | --- | --- | --- |")
     print(f"| none | 0/24 | 0/6 | {accuracy(supernet, held_out, full):.2f} | {op_params(supernet, mask_all)} | - |")
-    for threshold in (float(t) for t in args.thresholds.split(",")):
+    for threshold in thresholds:
         compressed = guide.compress(threshold)
         counts = compressed.counts()["cell"]
         print(

@@ -9,20 +9,36 @@ with the NGVI / Adam ratios, plus the exact size of each optimizer's state.
 
     python benchmarks/ngvi_overhead.py                  # C=16, N=5, batch 64 (the full size)
     python benchmarks/ngvi_overhead.py --cells-per-stage 1 --channels 4 --batch-size 8 --repeats 3   # smoke
+
+The supernet, batch and device options are ``pyronas search``'s (``--help``); the model, guide, optimizers and
+ELBO are built by ``pyronas.build`` from BaLeNAS' resolved config.
 """
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import resource
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 
 import torch
 
+from pyronas.cli_options import flatten, parse, search_options
+from pyronas.config import option
+
 OPTIMS = ("ngvi", "adam")
+Search = search_options(channels=16, cells_per_stage=5, batch_size=64, device="cpu")
+
+
+@dataclass(frozen=True)
+class Args:
+    search: Search = field(default_factory=Search)
+    warmup: int = option(2, "untimed steps first, in each process")
+    repeats: int = option(10, "timed steps per process")
+    rounds: int = option(2, "alternations of the two optimizers")
+    threads: int = option(torch.get_num_threads(), "torch threads of each process")
 
 
 def measure(optim: str, args: dict, queue) -> None:
@@ -75,16 +91,7 @@ def measure(optim: str, args: dict, queue) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--cells-per-stage", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=2, help="alternations of the two optimizers")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--device", default="cpu")
-    args = vars(p.parse_args())
+    args = flatten(parse(Args, description=__doc__))
     ctx = mp.get_context("spawn")
     results: dict[str, list[dict]] = {name: [] for name in OPTIMS}
     for _ in range(args["rounds"]):

@@ -14,14 +14,18 @@ each and the ratio are printed.
     python benchmarks/step_overhead.py --throughput 64,128   # plus images/s of every registered method
     python benchmarks/step_overhead.py --no-overhead --throughput 64 --single-path   # all ops vs one path per edge
     python benchmarks/step_overhead.py --device cuda --throughput 64,256 --single-path   # on a GPU
+
+The supernet, batch and device options are ``pyronas search``'s (``--help``); the model, guide, optimizers and
+ELBO are built by ``pyronas.build`` from the method's resolved config.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pyro
 import pyro.distributions as dist
@@ -29,11 +33,26 @@ import torch
 import torch.nn.functional as F
 
 from pyronas.build import build_inference, resolve_search
+from pyronas.cli_options import flatten, parse, search_options
+from pyronas.config import option
 from pyronas.infer import BilevelSVI
 from pyronas.registry import METHODS
 from pyronas.spaces import get_space
 
 PLAIN_METHODS = ("darts", "drnas")
+Search = search_options(channels=16, cells_per_stage=5, batch_size=64, channels_last=False, device="cpu")
+
+
+@dataclass(frozen=True)
+class Args:
+    search: Search = field(default_factory=Search)
+    warmup: int = option(2, "untimed steps before each timing")
+    block: int = option(3, "steps per block; blocks alternate pyronas / plain")
+    rounds: int = option(4, "blocks of each")
+    repeats: int = option(5, "timed steps per throughput line")
+    throughput: str | None = option(None, "comma-separated batch sizes for the per-method throughput (default: none)")
+    overhead: bool = option(True, "skip the overhead table", flag="--no-overhead")
+    single_path: bool = option(False, "throughput also with one sampled op per edge")
 
 
 class PlainStep:
@@ -162,27 +181,14 @@ def throughput(args, space, sizes: list[int], generator) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--cells-per-stage", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--block", type=int, default=3, help="steps per block; blocks alternate pyronas / plain")
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--repeats", type=int, default=5, help="timed steps per throughput line")
-    p.add_argument("--throughput", default="", help="comma-separated batch sizes for the per-method throughput")
-    p.add_argument("--no-overhead", action="store_true")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--single-path", action="store_true", help="throughput also with one sampled op per edge")
-    args = p.parse_args()
+    args = SimpleNamespace(**flatten(parse(Args, description=__doc__)))
     cuda = torch.device(args.device).type == "cuda"
     where = torch.cuda.get_device_name() if cuda else "CPU"
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, {torch.get_num_threads()} threads, {where}")
     space = get_space("nb201")
     generator = torch.Generator().manual_seed(1)
     images, labels = batch(args.batch_size, args, generator)
-    if not args.no_overhead:
+    if args.overhead:
         overhead(args, space, images, labels)
     if args.throughput:
         throughput(args, space, [int(s) for s in args.throughput.split(",")], generator)

@@ -1,20 +1,22 @@
 """Command-line interface: ``pyronas search``, ``train``, ``methods``, ``lookup``, ``report`` and ``proxies``.
 
-``search`` and ``train`` options are derived from :class:`~pyronas.config.SearchConfig` and
-:class:`~pyronas.train_config.TrainConfig` (:mod:`pyronas.cli_options`); ``--config FILE`` reads settings
-(JSON, or YAML with PyYAML) under the options given, ``--print-config`` prints the resolved settings.
+tyro parses every command from its dataclass of arguments; ``search`` and ``train`` options are those of
+:class:`~pyronas.config.SearchConfig` and :class:`~pyronas.train_config.TrainConfig`, derived by
+:mod:`pyronas.cli_options`. ``--config FILE`` (JSON or YAML) gives the defaults of a second parse, so the
+options given win over the file; ``--print-config`` prints the resolved settings.
 """
 
-from __future__ import annotations
-
-import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal, Union
+
+import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
-from pyronas.cli_options import add_fields, cli_defaults, given, read_config_file
-from pyronas.config import BENCHMARK_ENV, FIELDS, SearchConfig, resolve, search_config
+from pyronas.cli_options import parse, read_config_file
+from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.errors import OutputError
 from pyronas.infer import CheckpointError, SearchDiverged
@@ -27,27 +29,111 @@ from pyronas.train_config import TrainConfig
 
 USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
                SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
-SEARCH_FIELDS = list(FIELDS.values())
-TRAIN_FIELDS = list(TrainConfig.__dataclass_fields__.values())
+FILE = "settings file (JSON or YAML) under the options given"
+PRINT = "print the resolved settings as JSON and exit"
+DESCRIPTION = "Bayesian neural architecture search with Pyro"
+BENCH = f"NB201 table (nb201_accuracy.csv; default: ${BENCHMARK_ENV})"
 
 
-def _config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, metavar="FILE", help="settings file (JSON or YAML) under the options")
-    p.add_argument("--print-config", action="store_true", help="print the resolved settings as JSON and exit")
+def _arg(help: str, hint: str | None = None, **kwargs) -> tyro.conf.arg:
+    return tyro.conf.arg(help=help, help_behavior_hint=hint, **kwargs)
 
 
-def _search_config(args) -> SearchConfig:
-    base = read_config_file(args.config) if args.config else {}
-    config = search_config(base) if base else SearchConfig()
-    defaults = {k: v for k, v in cli_defaults(SEARCH_FIELDS).items() if config[k] is None}  # unless the file sets it
-    return config.replace(**{**defaults, **given(args, SEARCH_FIELDS)})
+@dataclass(frozen=True)
+class SettingsArgs:
+    """A command run from settings: a config dataclass (flattened into its options), a file, --print-config."""
+
+    config: Annotated[str | None, _arg(FILE, "", metavar="FILE")] = None
+    print_config: Annotated[bool, _arg(PRINT, ""), tyro.conf.FlagCreatePairsOff] = False
+
+
+@dataclass(frozen=True)
+class SearchArgs(SettingsArgs):
+    """run an architecture search"""
+
+    command: ClassVar[str] = "search"
+    load: ClassVar = staticmethod(search_config)
+    settings: Annotated[SearchConfig, tyro.conf.arg(name="")] = field(default_factory=SearchConfig)
+
+
+@dataclass(frozen=True)
+class TrainArgs(SettingsArgs):
+    """train the evaluation network of a found cell from scratch (the DARTS recipe)"""
+
+    command: ClassVar[str] = "train"
+    load: ClassVar = staticmethod(TrainConfig.from_json)
+    settings: Annotated[TrainConfig, tyro.conf.arg(name="")] = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class MethodsArgs:
+    """list the search methods with their descriptions, protocols and options"""
+
+    command: ClassVar[str] = "methods"
+
+
+@dataclass(frozen=True)
+class ProxiesArgs:
+    """score NB201 cells with zero-cost proxies (CSV)"""
+
+    command: ClassVar[str] = "proxies"
+    cells: Annotated[str, tyro.conf.Positional, _arg("text file of cell strings, one a line", "", metavar="CELLS")]
+    proxies: Annotated[str, _arg("comma-separated: " + ", ".join(PROXIES))] = "synflow,nwot,jacob_cov"
+    dataset: Annotated[Literal[tuple(DATASETS)], _arg("data set of the scoring batch")] = "digits"
+    data_dir: Annotated[str | None, _arg("data folder (cifar: torchvision root; folder: dir or zip)", "")] = None
+    batch_size: Annotated[int, _arg("images of the scoring batch")] = 64
+    seed: Annotated[int, _arg("seed of the initialisation and the batch")] = 0
+    out: Annotated[str, _arg("output folder for proxies.csv, or a .csv file (arch,<proxy>...; undefined scores "
+                             "empty)")] = "runs/proxies"  # fmt: skip
+    quiet: Annotated[bool, _arg("no progress bar", ""), tyro.conf.FlagCreatePairsOff] = False
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    """posterior diagnostics of one or several searches (PNGs, summary.json)"""
+
+    command: ClassVar[str] = "report"
+    out_dirs: Annotated[tuple[str, ...], tyro.conf.Positional,
+                        _arg("search folders, e.g. one per seed (one chain each)", "", metavar="OUT_DIR")]  # fmt: skip
+    out: Annotated[str | None, _arg("report folder (default: OUT_DIR/report, or beside several OUT_DIRs; "
+                                    "--to is a deprecated alias)", "", aliases=("--to",))] = None  # fmt: skip
+    draws: Annotated[int, _arg("posterior draws per search")] = 500
+    seed: Annotated[int, _arg("seed of the posterior draws")] = 0
+    benchmark: Annotated[str | None, _arg(BENCH + " for expected accuracies", "")] = None
+
+
+@dataclass(frozen=True)
+class LookupArgs:
+    """print a cell's NAS-Bench-201 row as JSON"""
+
+    command: ClassVar[str] = "lookup"
+    cell: Annotated[str, tyro.conf.Positional, _arg("NB201 cell string, or a benchmark index", "", metavar="CELL")]
+    benchmark: Annotated[str | None, _arg(BENCH, "")] = None
+
+
+COMMAND_ARGS = (SearchArgs, TrainArgs, MethodsArgs, LookupArgs, ReportArgs, ProxiesArgs)
+
+
+def parse_args(argv: list[str]):
+    """The arguments of one command (exit code 2 on a bad option)."""
+    named = tuple(Annotated[a, tyro.conf.subcommand(a.command, description=a.__doc__)] for a in COMMAND_ARGS)
+    kinds = Union[named]  # noqa: UP007 (a union of a computed tuple has no `|` spelling)
+    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION)
+
+
+def with_config_file(args, argv: list[str]):
+    """``args`` parsed again over the settings of its ``--config`` file, if any (options given win)."""
+    if not getattr(args, "config", None):
+        return args
+    default = type(args)(settings=args.load(read_config_file(args.config)), config=args.config)
+    return parse(type(args), argv[1:], default=default, prog=f"pyronas {args.command}")
 
 
 def cmd_search(args) -> int:
     from pyronas.api import search
     from pyronas.infer.distributed import is_main_process
 
-    config = _search_config(args)
+    config = args.settings
     if args.print_config:
         spec = get_method(config.method)
         print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(nested=True), indent=2))
@@ -75,9 +161,7 @@ def cmd_search(args) -> int:
 def cmd_train(args) -> int:
     from pyronas.train import train
 
-    base = TrainConfig.from_json(read_config_file(args.config)) if args.config else TrainConfig()
-    defaults = {k: v for k, v in cli_defaults(TRAIN_FIELDS).items() if base[k] is None}
-    config = base.replace(**{**defaults, **given(args, TRAIN_FIELDS)})
+    config = args.settings
     if args.print_config:
         print(json.dumps(config.check().to_json(), indent=2))
         return 0
@@ -133,47 +217,15 @@ def cmd_proxies(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian neural architecture search with Pyro")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("search", help="run an architecture search")
-    add_fields(p, SEARCH_FIELDS)
-    _config_options(p)
-    p = sub.add_parser("train", help="train the evaluation network of a found cell from scratch (the DARTS recipe)")
-    add_fields(p, TRAIN_FIELDS)
-    _config_options(p)
-    sub.add_parser("methods", help="list the search methods with their descriptions, protocols and options")
-    bench = f"NB201 table (nb201_accuracy.csv; default: ${BENCHMARK_ENV})"
-    p = sub.add_parser("proxies", help="score NB201 cells with zero-cost proxies (CSV)")
-    p.add_argument("cells", help="text file of cell strings, one a line")
-    p.add_argument("--proxies", default="synflow,nwot,jacob_cov", help="comma-separated: " + ", ".join(PROXIES))
-    p.add_argument("--dataset", default="digits", choices=DATASETS, help="data set of the scoring batch")
-    p.add_argument("--data-dir", default=None, help="data folder (cifar: torchvision root; folder: dir or zip)")
-    p.add_argument("--batch-size", type=int, default=64, help="images of the scoring batch (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the batch (default: 0)")
-    p.add_argument("--out", default="runs/proxies", help="output folder for proxies.csv, or a .csv file "
-                   "(arch,<proxy>...; undefined scores empty; default: runs/proxies)")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = sub.add_parser("report", help="posterior diagnostics of one or several searches (PNGs, summary.json)")
-    p.add_argument("out_dirs", nargs="+", metavar="OUT_DIR", help="search folders, e.g. one per seed (one chain each)")
-    p.add_argument("--out", "--to", dest="out", default=None, help="report folder (default: OUT_DIR/report, or "
-                   "beside several OUT_DIRs; --to is a deprecated alias)")  # fmt: skip
-    p.add_argument("--draws", type=int, default=500, help="posterior draws per search (default: 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default: 0)")
-    p.add_argument("--benchmark", default=None, help=bench + " for expected accuracies")
-    p = sub.add_parser("lookup", help="print a cell's NAS-Bench-201 row as JSON")
-    p.add_argument("cell", help="NB201 cell string, or a benchmark index")
-    p.add_argument("--benchmark", default=None, help=bench)
-    return parser
-
-
 COMMANDS = {"search": cmd_search, "train": cmd_train, "methods": cmd_methods, "lookup": cmd_lookup,
             "report": cmd_report, "proxies": cmd_proxies}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
     try:
+        args = with_config_file(args, argv)
         return COMMANDS[args.command](args)
     except USER_ERRORS as e:
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)

@@ -1,95 +1,173 @@
-"""Command-line options derived from config dataclass fields, so that no option or default is declared twice.
+"""Command-line options derived from the config dataclasses by tyro, so that no option or default is declared twice.
 
-Each field made with :func:`pyronas.config.option` becomes one ``argparse`` option: ``--field-name``
-(or its ``flag``), typed from the annotation, its choices, and its default written once in the help
-(``None`` defaults are resolved later and say so in their help text). Options are parsed with
-``default=SUPPRESS``, so :func:`given` returns exactly what the user typed, as flat overrides on top
-of a ``--config`` file and the dataclass defaults.
+:data:`REGISTRY` is a tyro struct rule that reads the metadata of the fields made with
+:func:`pyronas.config.option` (help, ``flag``, ``choices``, ``cli``, ``cli_default``); tyro does the
+rest (flags in dash-case, types, choices, ``--help``, errors with exit code 2). Nested sections are
+flattened by ``tyro.conf.OmitArgPrefixes``, so ``SearchConfig.data.dataset`` is ``--dataset``. A field
+whose default is ``None`` (resolved later) shows its help text's own wording, not "(default: None)";
+a ``True`` boolean is switched off by its flag (``progress`` by ``--quiet``); the ``dict`` field is
+``--option KEY=VALUE``, repeatable.
 
-Why argparse rather than jsonargparse (what Lightning's CLI uses): jsonargparse derives nested flags
-from nested dataclasses (``--data.dataset``), which would rename every existing flag, and it prints
-``None`` for the defaults that only :func:`pyronas.config.resolve` knows (they depend on the method);
-deriving from the fields' metadata keeps the flags, shows each default once and adds no dependency.
+Why tyro: jsonargparse (what Lightning's CLI uses) names the flags of nested dataclasses
+``--data.dataset`` with underscores (``--weights.weight_lr``), ignores the fields' help metadata and
+prints ``(type: int | null, default: null)``; simple-parsing gives dash-case flat flags but crashes on
+the ``choices`` key of our metadata, appends ``(default: None)`` and names its file option
+``--config_path``. tyro reads ``metadata["help"]``, flattens the sections, keeps every flag name and
+lets each field's default hint be replaced.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-from collections.abc import Iterable
+import re
+import typing
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tyro
+from tyro.constructors import (
+    ConstructorRegistry,
+    PrimitiveConstructorSpec,
+    StructConstructorSpec,
+    StructFieldSpec,
+    StructTypeInfo,
+)
+
+from pyronas.config import FIELDS, SECTIONS, SearchConfig
+
+MARKERS = (tyro.conf.OmitArgPrefixes, tyro.conf.OmitSubcommandPrefixes, tyro.conf.DisallowNone)
+REGISTRY = ConstructorRegistry()
 
 
-def _type(field: dataclasses.Field):
-    text = str(field.type)
-    for name, cls in (("bool", bool), ("int", int), ("float", float)):
-        if text.split(" |")[0] == name:
-            return cls
-    return str
-
-
-def _parse_option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
+def _pair(args: list[str]) -> tuple[str, Any]:
+    key, sep, value = args[0].partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError(f"--option needs KEY=VALUE, got {text!r}")
+        raise ValueError(f"--option needs KEY=VALUE, got {args[0]!r}")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value
 
 
-def add_fields(parser: argparse.ArgumentParser, fields: Iterable[dataclasses.Field]) -> None:
-    """One option per CLI field (``metadata["cli"]``), its default shown once."""
-    for f in fields:
-        meta = f.metadata
-        if not meta.get("cli", True):
+PAIR = PrimitiveConstructorSpec(
+    nargs=1,
+    metavar="KEY=VALUE",
+    instance_from_str=_pair,
+    is_instance=lambda x: isinstance(x, tuple) and len(x) == 2,
+    str_from_instance=lambda x: [f"{x[0]}={json.dumps(x[1])}"],
+)
+
+
+def _is_config(cls: Any) -> bool:
+    """A dataclass whose fields were made with :func:`pyronas.config.option` (or nest such sections)."""
+    found = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+    return bool(found) and all("help" in f.metadata or _is_config(f.default_factory) for f in found)
+
+
+def _field_default(f: dataclasses.Field, parent: Any) -> Any:
+    if dataclasses.is_dataclass(parent) and not isinstance(parent, type):
+        return getattr(parent, f.name)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
+    """The annotated type tyro parses for one field, and the default it shows."""
+    meta = f.metadata
+    if not meta.get("cli", True):
+        return Annotated[hint, tyro.conf.Suppress], default
+    if default is None and meta.get("cli_default") is not None:
+        default = meta["cli_default"]
+    name = (meta.get("flag") or "").lstrip("-") or None
+    if hint is dict:  # --option KEY=VALUE, repeatable
+        conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
+        return Annotated[tuple[Annotated[tuple, PAIR], ...], conf, tyro.conf.UseAppendAction], tuple(default.items())
+    choices = meta.get("choices")
+    choices = choices() if callable(choices) else choices
+    optional = type(None) in typing.get_args(hint)
+    kind = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
+    kind = Literal[tuple(choices)] if choices else str if kind is Any else kind
+    markers, text, hint_text = [], meta["help"], None
+    if kind is bool and f.default is not None:
+        markers.append(tyro.conf.FlagCreatePairsOff)  # one flag; a field that defaults to True is switched off by it
+        default, hint_text = (not default if f.default else default), ""
+    elif default is None:
+        hint_text = ""  # resolved later: the help text says how
+    elif "(default:" in text:  # a script's own default replaces the rule the help text states
+        text, hint_text = re.sub(r"\(default: [^)]*\)", f"(default: {default})", text), ""
+    conf = tyro.conf.arg(name=name, help=text, help_behavior_hint=hint_text)
+    return Annotated[(kind | None if optional or default is None else kind, conf, *markers)], default
+
+
+@REGISTRY.struct_rule
+def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
+    if not (isinstance(info.type, type) and _is_config(info.type)):
+        return None
+    hints = typing.get_type_hints(info.type)
+    specs, flipped, pairs = [], set(), set()
+    for f in dataclasses.fields(info.type):
+        default = _field_default(f, info.default)
+        if "help" not in f.metadata:  # a nested section
+            specs.append(StructFieldSpec(name=f.name, type=hints[f.name], default=default))
             continue
-        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-        choices = meta.get("choices")
-        choices = choices() if callable(choices) else choices
-        default = meta.get("cli_default") if meta.get("cli_default") is not None else f.default
-        kind = _type(f)
-        kwargs = dict(dest=f.name, default=argparse.SUPPRESS, help=meta.get("help", ""))
-        if flag == "--option":
-            parser.add_argument(flag, action="append", type=_parse_option, metavar="KEY=VALUE", **kwargs)
-        elif kind is bool and f.default is None:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif kind is bool:
-            parser.add_argument(flag, action="store_false" if f.default else "store_true", **kwargs)
-        else:
-            if default is not None and default is not dataclasses.MISSING:
-                kwargs["help"] += f" (default: {default})"
-            parser.add_argument(flag, type=kind, choices=choices, **kwargs)
+        kind, shown = _option(f, hints[f.name], default)
+        if f.default is True:
+            flipped.add(f.name)
+        if isinstance(default, dict):
+            pairs.add(f.name)
+        specs.append(StructFieldSpec(name=f.name, type=kind, default=shown, helptext=f.metadata["help"]))
+
+    def instantiate(**values):
+        values.update({k: not values[k] for k in flipped if k in values})
+        values.update({k: dict(values[k]) for k in pairs if k in values})
+        return info.type(**values)
+
+    return StructConstructorSpec(instantiate=instantiate, fields=tuple(specs))
 
 
-def given(args: argparse.Namespace, fields: Iterable[dataclasses.Field]) -> dict:
-    """The options the user gave, by field name; ``--option`` pairs as a dict; CLI-only defaults filled in."""
-    out = {}
-    for f in fields:
-        if f.name in vars(args):
-            value = getattr(args, f.name)
-            out[f.name] = dict(value) if f.metadata.get("flag") == "--option" else value
-    return out
+def parse(cls: type, argv: list[str] | None = None, **kwargs) -> Any:
+    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``)."""
+    return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
 
 
-def cli_defaults(fields: Iterable[dataclasses.Field]) -> dict:
-    """The defaults the command line sets where Python's differ (``--out runs/search``)."""
-    return {f.name: f.metadata["cli_default"] for f in fields if f.metadata.get("cli_default") is not None}
+def search_options(**defaults) -> type:
+    """A dataclass of the search settings named (flat names) with these defaults: a script's share of the CLI.
+
+    Its fields keep :class:`~pyronas.config.SearchConfig`'s help, flags and types, so a script such as a
+    benchmark declares none of them again; ``search_config(**dataclasses.asdict(options))`` is the config.
+    """
+    hints = {}
+    for cls in (SearchConfig, *SECTIONS.values()):
+        hints.update(typing.get_type_hints(cls))
+    fields = []
+    for name, value in defaults.items():
+        kind = dict(default_factory=lambda v=value: dict(v)) if isinstance(value, dict) else dict(default=value)
+        fields.append((name, hints[name], dataclasses.field(**kind, metadata=FIELDS[name].metadata)))
+    return dataclasses.make_dataclass("SearchOptions", fields, frozen=True)
+
+
+def flatten(args: Any) -> dict:
+    """A dataclass of arguments as one dict by flat name, its nested sections' fields merged in."""
+    flat = {}
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        flat.update(flatten(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return flat
 
 
 def read_config_file(path: str) -> dict:
-    """A ``--config`` file: JSON, or YAML if PyYAML is installed; one-line ``ValueError`` otherwise."""
+    """A ``--config`` file: JSON or YAML; one-line ``ValueError`` if unreadable."""
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"config file {path} does not exist")
     text = file.read_text()
     if file.suffix in (".yaml", ".yml"):
+        import yaml
+
         try:
-            import yaml
-        except ImportError:
-            raise ValueError(f"{path}: YAML configs need PyYAML (pip install pyyaml); or write it as .json") from None
-        record = yaml.safe_load(text)
+            record = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path} is not valid YAML ({str(e).splitlines()[0]})") from None
     else:
         try:
             record = json.loads(text)

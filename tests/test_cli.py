@@ -7,6 +7,7 @@ import pytest
 
 from pyronas.cli import main
 
+TINY = ["--epochs", "1", "--cells-per-stage", "1", "--channels", "4", "--batch-size", "32"]
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
@@ -34,26 +35,7 @@ def test_lookup_without_table_is_a_clear_error(monkeypatch, capsys):
 
 def test_search_on_digits_writes_result(tmp_path, capsys, nb201_csv):
     out = tmp_path / "run"
-    code = main(
-        [
-            "search",
-            "--quiet",
-            "--epochs",
-            "1",
-            "--cells-per-stage",
-            "1",
-            "--channels",
-            "4",
-            "--train-size",
-            "64",
-            "--batch-size",
-            "32",
-            "--benchmark",
-            str(nb201_csv),
-            "--out",
-            str(out),
-        ]
-    )
+    code = main(["search", "--quiet", *TINY, "--train-size", "64", "--benchmark", str(nb201_csv), "--out", str(out)])
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     for key in ("method", "space", "dataset", "seed", "epochs", "genotype", "op_probabilities", "benchmark"):
@@ -66,8 +48,8 @@ def test_search_on_digits_writes_result(tmp_path, capsys, nb201_csv):
 
 def test_fast_path_flags_reach_the_search(tmp_path):
     out = tmp_path / "run"
-    tiny = ["--epochs", "1", "--cells-per-stage", "1", "--channels", "4", "--train-size", "64", "--batch-size", "32"]
-    assert main(["search", "--quiet", *tiny, "--single-path", "--amp", "bf16", "--out", str(out)]) == 0
+    fast = ["--single-path", "--amp", "bf16"]
+    assert main(["search", "--quiet", *TINY, "--train-size", "64", *fast, "--out", str(out)]) == 0
     config = json.loads((out / "result.json").read_text())["config"]
     assert config["single_path"] is True and config["amp"] == "bf16"
 
@@ -78,30 +60,8 @@ def test_search_on_shared_cifar_folder_reports_benchmark(tmp_path, cifar10_test_
         members = [n for n in z.namelist() if n.endswith(".jpg") and int(n[-8:-4]) < 20]
         z.extractall(tmp_path / "data", members)
     folder = tmp_path / "data" / "cifar10" / "test"
-    code = main(
-        [
-            "search",
-            "--quiet",
-            "--dataset",
-            "folder",
-            "--data-dir",
-            str(folder),
-            "--epochs",
-            "1",
-            "--cells-per-stage",
-            "1",
-            "--channels",
-            "4",
-            "--batch-size",
-            "32",
-            "--method",
-            "darts",
-            "--benchmark",
-            str(nb201_csv),
-            "--out",
-            str(tmp_path / "run"),
-        ]
-    )
+    argv = ["search", "--quiet", "--dataset", "folder", "--data-dir", str(folder), *TINY, "--method", "darts"]
+    code = main([*argv, "--benchmark", str(nb201_csv), "--out", str(tmp_path / "run")])
     assert code == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["dataset"] == "folder" and result["benchmark"]["arch"] == result["genotype"]

@@ -1,10 +1,18 @@
-"""The CLI derived from the config: --print-config, --config files, `pyronas methods`, one line per epoch."""
+"""The CLI derived from the config by tyro: the flags, --help, --print-config, --config files (JSON, YAML),
+`pyronas methods`, one line per epoch."""
 
+import dataclasses
 import json
+import re
 
-from pyronas.cli import main
-from pyronas.config import FIELDS
+import pytest
+import tyro
+
+from pyronas.cli import main, parse_args
+from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options
+from pyronas.config import FIELDS, SearchConfig, option
 from pyronas.registry import METHODS
+from pyronas.train_config import TrainConfig
 
 
 def test_print_config_shows_the_resolved_settings(capsys):
@@ -49,3 +57,116 @@ def test_bad_config_file_is_one_line(tmp_path, capsys):
     assert main(["search", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not valid JSON" in err
+
+
+def test_yaml_config_file_under_the_options(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text("method: bayesnas\nschedule:\n  epochs: 3\nruntime:\n  seed: 4\n  out_dir: runs/from-file\n")
+    assert main(["search", "--config", str(path), "--seed", "5", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["method"] == "bayesnas" and printed["schedule"]["epochs"] == 3
+    assert printed["runtime"]["seed"] == 5  # the command line wins over the file
+    assert printed["runtime"]["out_dir"] == "runs/from-file"  # --out's command-line default does not replace it
+    path.write_text("genotype: DARTS_V2\nepochs: 7\n")
+    assert main(["train", "--config", str(path), "--cutout", "0", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["genotype"], printed["epochs"], printed["cutout"], printed["out_dir"]) == (
+        "DARTS_V2",
+        7,
+        0,
+        "runs/train",
+    )
+
+
+def test_the_documented_flags_parse_into_the_config():
+    argv = ["search", "--method", "darts", "--space", "darts", "--dataset", "digits", "--epochs", "3"]
+    argv += ["--weight-lr", "0.1", "--arch-lr", "0.2", "--optim", "ngvi", "--out", "somewhere", "--quiet", "--resume"]
+    argv += [
+        "--option",
+        "kl_weight=0.5",
+        "--option",
+        "name=x",
+        "--select",
+        "valid",
+        "--samples",
+        "7",
+        "--no-distributed",
+    ]
+    c = parse_args(argv).settings
+    assert (c.method, c.space, c["dataset"], c["epochs"], c["weight_lr"], c["arch_lr"]) == (
+        "darts",
+        "darts",
+        "digits",
+        3,
+        0.1,
+        0.2,
+    )
+    assert (c["arch_optim"], c["out_dir"], c["progress"], c["resume"]) == ("ngvi", "somewhere", False, True)
+    assert c.method_options == {"kl_weight": 0.5, "name": "x"}
+    assert (c["select"], c["samples"], c["distributed"]) == ("valid", 7, False)
+    untouched = parse_args(["search"]).settings
+    assert untouched == SearchConfig().replace(out_dir="runs/search")  # None stays None for resolve()
+
+
+def test_bad_options_exit_with_code_2(capsys):
+    for argv in (["search", "--bogus"], ["search", "--optim", "sgd"], ["search", "--option", "novalue"], ["nothing"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2, argv
+
+
+def _help(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "command, fields", [("search", list(FIELDS.values())), ("train", dataclasses.fields(TrainConfig))]
+)
+def test_help_shows_every_flag_and_each_default_once(command, fields, capsys):
+    text = " ".join(re.sub("[│╭╮╰╯─]", " ", _help([command], capsys)).split())  # tyro's boxes wrap the lines
+    assert "None" not in text  # defaults that resolve() fills say so in their own words
+    expected = 0
+    for f in fields:
+        if not f.metadata["cli"]:
+            assert f"--{f.name.replace('_', '-')} " not in text
+            continue
+        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
+        assert f"{flag} " in text or f"{flag}," in text, flag
+        default = f.metadata["cli_default"] or f.default
+        shown = default is not None and not isinstance(default, (bool, dict)) and default is not dataclasses.MISSING
+        expected += shown + f.metadata["help"].count("(default:")
+        if shown:
+            assert f"(default: {default})" in text, flag
+    assert text.count("(default:") == expected
+
+
+def test_a_new_config_field_becomes_a_flag():
+    @dataclasses.dataclass(frozen=True)
+    class Guarded:
+        overwrite: bool = option(False, "replace what the folder holds")
+        budget: int | None = option(None, "steps (default: all)")
+
+    assert tyro.cli(Guarded, args=["--overwrite", "--budget", "3"], config=MARKERS, registry=REGISTRY) == Guarded(
+        True, 3
+    )
+
+
+def test_a_script_takes_its_share_of_the_search_options_with_its_own_defaults(capsys):
+    options = search_options(channels=16, epochs=3, method_options={})
+
+    @dataclasses.dataclass(frozen=True)
+    class Script:
+        search: options = dataclasses.field(default_factory=options)
+        rounds: int = option(2, "alternations")
+
+    args = parse(Script, ["--epochs", "5", "--option", "kl_weight=0.5", "--rounds", "4"])
+    assert flatten(args) == {"channels": 16, "epochs": 5, "method_options": {"kl_weight": 0.5}, "rounds": 4}
+    with pytest.raises(SystemExit):
+        parse(Script, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "C, channels of the first stage (default: 16)" in text and "8 on digits" not in text  # its default, once
+    with pytest.raises(SystemExit):
+        parse(Script, ["--method", "darts"])  # not its share

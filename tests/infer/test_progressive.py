@@ -7,7 +7,7 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyronas.api import search
-from pyronas.cli import build_parser
+from pyronas.cli import parse_args
 from pyronas.data import Batches, load_digits, split_halves
 from pyronas.distributions import MaskedDirichlet
 from pyronas.infer import BilevelSVI, Search
@@ -134,8 +134,8 @@ def test_progressive_needs_a_schedule_and_excludes_other_stage_options():
         search("darts", progressive=True, **TINY)
     with pytest.raises(ValueError, match="only one of"):
         search("drnas", progressive=True, partial_channels=2, **TINY)
-    args = build_parser().parse_args(["search", "--progressive", "--partial-channels", "2"])
-    assert args.progressive and args.partial_channels == 2
+    settings = parse_args(["search", "--progressive", "--partial-channels", "2"]).settings
+    assert settings["progressive"] and settings["partial_channels"] == 2
 
 
 @pytest.fixture(scope="module")
