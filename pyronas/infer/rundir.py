@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -59,6 +59,7 @@ class RunDir:
         write: bool = True,
         tensorboard: bool = False,
         overwrite: bool = False,
+        names: tuple[Sequence[str], Sequence[str]] | None = None,
     ):
         self.path = None if path is None else Path(path)
         self.overwrite = overwrite
@@ -67,6 +68,7 @@ class RunDir:
         self.resume_key = dict(resume_key if resume_key is not None else self.config)
         self.read_key = read_key or dict
         self.tensorboard = tensorboard and self.write
+        self.names = names
         self._board = None
 
     def load(self) -> dict:
@@ -111,7 +113,7 @@ class RunDir:
         with writing(self.path / LOG), open(self.path / LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._board is not None:
-            _to_board(self._board, record)
+            _to_board(self._board, record, self.names)
         if state is not None:
             save_checkpoint({"format": 1, **state, "config": self.config, "resume_key": self.resume_key},
                             self.path / CHECKPOINT)  # fmt: skip
@@ -119,8 +121,13 @@ class RunDir:
     def result(self, record: dict) -> None:
         if self.write:
             save_json(record, self.path / RESULT)
+        self.close()
+
+    def close(self) -> None:
+        """Close the TensorBoard writer, if any (the log and checkpoints need no closing)."""
         if self._board is not None:
             self._board.close()
+            self._board = None
 
 
 def previous_run(path: str | os.PathLike) -> list[str]:
@@ -195,7 +202,8 @@ def _board(path: Path):
     return SummaryWriter(str(path))
 
 
-def _to_board(writer, record: Mapping) -> None:
+def _to_board(writer, record: Mapping, names: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
+    """An epoch's scalars; op probabilities as ``op_probabilities/<cell>/<edge>/<op>`` (names, else indices)."""
     step = record["epoch"]
     for name in SCALARS:
         if record.get(name) is not None:
@@ -203,5 +211,6 @@ def _to_board(writer, record: Mapping) -> None:
     for cell, rows in (record.get("op_probabilities") or {}).items():
         for edge, row in enumerate(rows):
             for op, p in enumerate(row):
-                writer.add_scalar(f"op_probabilities/{cell}/edge{edge}/op{op}", p, step)
+                edge_name, op_name = (names[0][edge], names[1][op]) if names else (f"edge{edge}", f"op{op}")
+                writer.add_scalar(f"op_probabilities/{cell}/{edge_name}/{op_name}", p, step)
     writer.flush()

@@ -133,7 +133,7 @@ class Search:
         self.config = dict(config or {})
         self.rundir = RunDir(
             out_dir, "search", config=self.config, resume_key=resume_key, read_key=read_key, write=write,
-            tensorboard=tensorboard, overwrite=overwrite,
+            tensorboard=tensorboard, overwrite=overwrite, names=(space.edge_names, space.ops),
         )  # fmt: skip
         self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write
@@ -239,6 +239,8 @@ class Search:
             if type(e) is not KeyboardInterrupt:  # a subclass (RunInterrupted, a caller's own) passes unchanged
                 raise
             raise interrupted("search", self.saved, self.out_dir if self.write else None) from None
+        finally:
+            self.rundir.close()
         return self.history
 
     def _loop(self) -> None:

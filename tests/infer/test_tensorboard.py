@@ -32,7 +32,7 @@ def test_search_logs_losses_accuracies_entropy_and_op_probabilities_per_epoch(tm
     probs = [t for t in tags if t.startswith("op_probabilities/")]
     assert len(probs) == len(space.edge_names) * len(space.ops)
     final = result.history[-1]["op_probabilities"]["cell"]
-    for edge in range(len(space.edge_names)):
-        row = [board.Scalars(f"op_probabilities/cell/edge{edge}/op{op}")[-1].value for op in range(len(space.ops))]
+    for edge, edge_name in enumerate(space.edge_names):  # tagged by edge and op names, e.g. .../cell/2<-1/none
+        row = [board.Scalars(f"op_probabilities/cell/{edge_name}/{op}")[-1].value for op in space.ops]
         assert row == pytest.approx(final[edge], rel=1e-6)
         assert sum(row) == pytest.approx(1.0, abs=1e-5)
