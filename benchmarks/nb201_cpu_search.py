@@ -9,6 +9,10 @@ table (CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy).
 
     python benchmarks/nb201_cpu_search.py --methods largest,random,training-free --seeds 0,1,2
     python benchmarks/nb201_cpu_search.py --methods drnas --seeds 0,1,2
+    python benchmarks/nb201_cpu_search.py --methods drnas,darts --budget-matched   # lr x updates as published
+
+The search options (``--epochs``, ``--channels``, ``--data-dir``, ...) are ``pyronas search``'s, with the
+protocol's defaults; a run folder that exists is refused (pass another ``--runs``, or ``--collect`` to read it).
 
 Baselines (no supernet, computed here on the same data and seeds):
 ``largest``   the cell with the most parameters (the table's ``params_m``);
@@ -21,27 +25,32 @@ Baselines (no supernet, computed here on the same data and seeds):
 Methods with a selection rule of their own (``SELECT``: BaLeNAS-TF's proxies, PGNAS's posterior-guided
 sampling) give two rows per run, the argmax cell and the selected one (``<method>-tf``, ``<method>-pgs``).
 Every row has the final mean op entropy (nats) and the largest op probability of each edge.
-Writes every run under ``--out`` (default ``benchmarks/runs/protocol``) and prints a line per run and tables;
-``--collect`` searches nothing and prints the tables of the runs already in ``--out`` (baselines recomputed),
+Writes every run under ``--runs`` (default ``benchmarks/runs/protocol``) and prints a line per run and tables;
+``--collect`` searches nothing and prints the tables of the runs already in ``--runs`` (baselines recomputed),
 with each run's search time (the sum of its epochs) as ``s``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
 import random
 import statistics
+import sys
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from pyronas.api import search
 from pyronas.benchmarks import NB201Table
-from pyronas.config import ARCH_LR
+from pyronas.cli import USER_ERRORS
+from pyronas.cli_options import parse, search_options
+from pyronas.config import ARCH_LR, option
 from pyronas.data import Batches, load_dataset, split_halves
 from pyronas.proxies import proxy_batch
 from pyronas.registry import get_method
@@ -77,18 +86,19 @@ def baseline(name: str, seed: int, table: NB201Table, args) -> dict:
         rows = [table.query(c) for c in cells]
         mean = {k: statistics.mean(r[k] for r in rows) for k in ("cifar10_test", "cifar100_test", "imagenet16_test")}
         return {"genotype": f"mean of {len(cells)} random cells", "benchmark": mean, "seconds": 0.0}
-    data = load_dataset("folder", args.data, image_size=args.image_size)
-    weights_half, arch_half = split_halves(data, size=args.train_size)
-    train = Batches(weights_half, args.batch_size, seed=seed)
-    images, labels = proxy_batch(arch_half, args.batch_size, seed=seed, mean=train.mean, std=train.std)
+    opts = args.search
+    data = load_dataset(opts["dataset"], opts["data_dir"], image_size=opts["image_size"])
+    weights_half, arch_half = split_halves(data, size=opts["train_size"])
+    train = Batches(weights_half, opts["batch_size"], seed=seed)
+    images, labels = proxy_batch(arch_half, opts["batch_size"], seed=seed, mean=train.mean, std=train.std)
     pick = best_by_proxies(
         list(dict.fromkeys(cells)),
         TF_RULE,
         images,
         labels,
         seed=seed,
-        channels=args.channels,
-        cells_per_stage=args.cells_per_stage,
+        channels=opts["channels"],
+        cells_per_stage=opts["cells_per_stage"],
     )
     best = pick["genotype"]
     return {"genotype": best, "benchmark": table.query(best), "seconds": time.perf_counter() - start}
@@ -137,7 +147,7 @@ def result_rows(method: str, seed: int, result: dict, wall: float, tag: str = ""
 def run_method(method: str, seed: int, args) -> list[dict]:
     """One search; returns its rows (argmax, and the method's own selection when it has one)."""
     rule, _, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
-    arch_lr = budget_matched_arch_lr(method, args.epochs) if args.budget_matched else None
+    arch_lr = budget_matched_arch_lr(method, args.search["epochs"]) if args.budget_matched else None
     tag = f"-lr{arch_lr:.1e}" if arch_lr is not None else ""
     out = Path(args.out) / f"{method}{tag}-s{seed}"
     if args.collect:
@@ -148,20 +158,13 @@ def run_method(method: str, seed: int, args) -> list[dict]:
         result = json.loads(path.read_text())
         return result_rows(method, seed, result, result["seconds"], tag)
     start = time.perf_counter()
+    settings = {**args.search, "epochs": None} if method == "bayesnas" else args.search  # its own one epoch
     result = search(
         method,
-        dataset="folder",
-        data_dir=args.data,
-        image_size=args.image_size,
-        train_size=args.train_size,
-        epochs=args.epochs if method != "bayesnas" else None,  # BayesNAS: its own one-epoch schedule
-        cells_per_stage=args.cells_per_stage,
-        channels=args.channels,
+        **settings,
         arch_lr=arch_lr,
-        batch_size=args.batch_size,
-        seed=seed,
-        benchmark=args.benchmark,
         channels_last=True,
+        seed=seed,
         progress=False,
         out_dir=out,
         method_options=args.options.get(method),
@@ -218,36 +221,47 @@ def print_tables(rows: list[dict], table: NB201Table) -> None:
         )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", default="largest,random,training-free,darts,drnas,balenas,bayesnas,pgnas")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--data", default=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"))
-    p.add_argument("--benchmark", default=str(SHARED / "data" / "nb201" / "nb201_accuracy.csv"))
-    p.add_argument("--image-size", type=int, default=16)
-    p.add_argument("--train-size", type=int, default=None, help="images per half (default: all 25,000)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--cells-per-stage", type=int, default=1)
-    p.add_argument("--channels", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--samples", type=int, default=100, help="cells per seed of the random and training-free baselines")
-    p.add_argument("--no-select", dest="select", action="store_false", help="argmax rows only (no TF / PGS picks)")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "runs" / "protocol"))
-    p.add_argument("--option", action="append", default=[], help="METHOD:KEY=VALUE method option")
-    p.add_argument(
-        "--budget-matched",
-        action="store_true",
-        help="Adam-at-3e-4 methods (darts, drnas): arch lr scaled to the published lr x updates (runs tagged -lr...)",
-    )
-    p.add_argument("--collect", action="store_true", help="print the tables of the runs already in --out")
-    args = p.parse_args()
-    args.options = {}
-    for text in args.option:
-        method, _, kv = text.partition(":")
-        key, _, value = kv.partition("=")
-        args.options.setdefault(method, {})[key] = json.loads(value)
+# the search settings of the protocol: pyronas search's own options (--help), with the protocol's defaults
+Search = search_options(
+    dataset="folder",
+    data_dir=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"),
+    image_size=16,
+    train_size=None,
+    epochs=20,
+    cells_per_stage=1,
+    channels=8,
+    batch_size=64,
+    benchmark=str(SHARED / "data" / "nb201" / "nb201_accuracy.csv"),
+)
 
-    table = NB201Table(args.benchmark)
+
+@dataclass(frozen=True)
+class Args:
+    search: Search = field(default_factory=Search)
+    methods: str = option(",".join((*BASELINES, "darts", "drnas", "balenas", "bayesnas", "pgnas")), "comma-separated")
+    seeds: str = option("0,1,2", "comma-separated")
+    samples: int = option(100, "cells per seed of the random and training-free baselines")
+    select: bool = option(True, "argmax rows only (no TF / PGS picks)", flag="--no-select")
+    runs: str = option(str(Path(__file__).resolve().parent / "runs" / "protocol"), "folder of the run folders")
+    method_option: dict = option(
+        None, "METHOD:KEY=VALUE, a method's option, e.g. drnas:init_scale=2 (repeatable)", factory=dict
+    )
+    collect: bool = option(False, "print the tables of the runs already in --runs")
+    budget_matched: bool = option(
+        False, "Adam-at-3e-4 methods (darts, drnas): arch lr scaled to the published lr x updates (runs tagged -lr...)"
+    )
+
+
+def main() -> None:
+    parsed = parse(Args, description=__doc__)
+    args = argparse.Namespace(**{f.name: getattr(parsed, f.name) for f in fields(parsed)})
+    args.search, args.out = dataclasses.asdict(parsed.search), args.runs
+    args.options = {}
+    for name, value in args.method_option.items():
+        method, _, key = name.partition(":")
+        args.options.setdefault(method, {})[key] = value
+
+    table = NB201Table(args.search["benchmark"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus", flush=True)
     rows = []
     for method in args.methods.split(","):
@@ -274,4 +288,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except USER_ERRORS as e:  # a run folder that exists, bad settings: one line, as from pyronas search
+        sys.exit(f"nb201_cpu_search: error: {e}")

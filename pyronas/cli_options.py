@@ -93,8 +93,8 @@ def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
         default, hint_text = (not default if f.default else default), ""
     elif default is None:
         hint_text = ""  # resolved later: the help text says how
-    elif "(default:" in text:  # a script's own default replaces the rule the help text states
-        text, hint_text = re.sub(r"\(default: [^)]*\)", f"(default: {default})", text), ""
+    elif "default: " in text:  # a script's own default replaces the rule the help text states
+        text, hint_text = re.sub(r"default: [^)]*\)", f"default: {default})", text), ""
     conf = tyro.conf.arg(name=name, help=text, help_behavior_hint=hint_text)
     return Annotated[(kind | None if optional or default is None else kind, conf, *markers)], default
 
