@@ -20,16 +20,20 @@ References:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from scipy.stats import spearmanr
 
 from pyronas.benchmarks import NB201Table
+from pyronas.cli_options import parse, train_options
+from pyronas.config import option
 from pyronas.train import train
 
 SHARED = Path(os.environ.get("PYRONAS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -43,22 +47,33 @@ def decile_cells(table: NB201Table, count: int, seed: int) -> list[str]:
     return [rng.choice(b)["arch"] for b in bins]
 
 
+# the training settings: pyronas train's own options (--help), with the protocol's and NB201's 12-epoch recipe's
+Train = train_options(
+    data_dir=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"),
+    image_size=16,
+    channels=8,
+    cells_per_stage=1,
+    train_size=25_000,
+    epochs=12,
+    batch_size=256,
+    lr=0.1,
+    weight_decay=5e-4,
+    seed=0,
+)
+
+
+@dataclass(frozen=True)
+class Args:
+    train: Train = field(default_factory=Train)
+    benchmark: str = option(str(SHARED / "data" / "nb201" / "nb201_accuracy.csv"), "NB201 table (nb201_accuracy.csv)")
+    cells: int = option(10, "cells, one per accuracy bin")
+    rows: str | None = option(None, "optional JSON file for the rows")
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"))
-    p.add_argument("--benchmark", default=str(SHARED / "data" / "nb201" / "nb201_accuracy.csv"))
-    p.add_argument("--cells", type=int, default=10, help="cells, one per accuracy bin")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=16)
-    p.add_argument("--channels", type=int, default=8)
-    p.add_argument("--cells-per-stage", type=int, default=1)
-    p.add_argument("--train-size", type=int, default=25_000)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--out", default=None, help="optional JSON file for the rows")
-    args = p.parse_args()
+    parsed = parse(Args, description=__doc__)
+    args = argparse.Namespace(**dataclasses.asdict(parsed.train), benchmark=parsed.benchmark, cells=parsed.cells)
+    settings = dataclasses.asdict(parsed.train)
 
     table = NB201Table(args.benchmark)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
@@ -69,19 +84,10 @@ def main() -> None:
             cell,
             "nb201",
             "folder",
-            data_dir=args.data,
-            image_size=args.image_size,
-            train_size=args.train_size,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
+            **settings,
             cutout=0,
             drop_path=0.0,
             auxiliary_weight=0.0,
-            channels=args.channels,
-            cells_per_stage=args.cells_per_stage,
-            seed=args.seed,
             progress=False,
         )
         row = table.query(cell)
@@ -103,8 +109,8 @@ def main() -> None:
     print(f"\nSpearman rho, protocol vs table 200-epoch test:   {spearmanr(ours, full)[0]:.3f} ({len(rows)} cells)")
     print(f"Spearman rho, table 12-epoch vs 200-epoch test:   {spearmanr(short, full)[0]:.3f}")
     print(f"Spearman rho, protocol vs table 12-epoch test:    {spearmanr(ours, short)[0]:.3f}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+    if parsed.rows:
+        Path(parsed.rows).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -139,11 +139,23 @@ def search_options(**defaults) -> type:
     hints = {}
     for cls in (SearchConfig, *SECTIONS.values()):
         hints.update(typing.get_type_hints(cls))
+    return _options("SearchOptions", hints, {name: FIELDS[name] for name in defaults}, defaults)
+
+
+def train_options(**defaults) -> type:
+    """As :func:`search_options`, for the settings of :class:`~pyronas.train_config.TrainConfig` (``train(**...)``)."""
+    from pyronas.train_config import TrainConfig
+
+    found = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    return _options("TrainOptions", typing.get_type_hints(TrainConfig), {k: found[k] for k in defaults}, defaults)
+
+
+def _options(name: str, hints: dict, found: dict[str, dataclasses.Field], defaults: dict) -> type:
     fields = []
-    for name, value in defaults.items():
+    for key, value in defaults.items():
         kind = dict(default_factory=lambda v=value: dict(v)) if isinstance(value, dict) else dict(default=value)
-        fields.append((name, hints[name], dataclasses.field(**kind, metadata=FIELDS[name].metadata)))
-    return dataclasses.make_dataclass("SearchOptions", fields, frozen=True)
+        fields.append((key, hints[key], dataclasses.field(**kind, metadata=found[key].metadata)))
+    return dataclasses.make_dataclass(name, fields, frozen=True)
 
 
 def flatten(args: Any) -> dict:

@@ -9,7 +9,7 @@ import pytest
 import tyro
 
 from pyronas.cli import main, parse_args
-from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options
+from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options, train_options
 from pyronas.config import FIELDS, SearchConfig, option
 from pyronas.registry import METHODS
 from pyronas.train_config import TrainConfig
@@ -170,3 +170,14 @@ def test_a_script_takes_its_share_of_the_search_options_with_its_own_defaults(ca
     assert "C, channels of the first stage (default: 16)" in text and "8 on digits" not in text  # its default, once
     with pytest.raises(SystemExit):
         parse(Script, ["--method", "darts"])  # not its share
+
+
+def test_a_script_takes_its_share_of_the_train_options(capsys):
+    options = train_options(epochs=12, lr=0.1, train_size=25_000)
+    args = parse(options, ["--lr", "0.05"])
+    assert dataclasses.asdict(args) == {"epochs": 12, "lr": 0.05, "train_size": 25_000}
+    with pytest.raises(SystemExit):
+        parse(options, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training images (a seeded subset; default: 25000)" in text  # the script's default replaces 'all'
+    assert "--cutout" not in text  # only the options it takes
