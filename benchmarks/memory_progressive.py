@@ -21,13 +21,18 @@ kernel, so that RSS follows the live tensors. "process" is the process's peak RS
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
 import resource
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pyronas.cli_options import parse, search_options
+from pyronas.config import option
 
 # name: (partial channels, pruned to the heavy ops, single-path sampling)
 CONFIGS = {
@@ -83,14 +88,20 @@ def measure(name: str, channels: int, cells: int, batch: int, size: int) -> dict
     return {"config": name, "step_mib": (peak - before) / 1024, "process_mib": process / 1024, "params": params}
 
 
+# the supernet and batch: pyronas search's own options (--help), at the published NB201 size
+Search = search_options(channels=16, cells_per_stage=5, batch_size=64, image_size=32)
+
+
+@dataclass(frozen=True)
+class Args:
+    search: Search = field(default_factory=Search)
+    only: str | None = option(None, "measure one configuration here and print JSON", choices=tuple(sorted(CONFIGS)))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--cells-per-stage", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
-    parser.add_argument("--only", choices=sorted(CONFIGS), help="measure one configuration here and print JSON")
-    args = parser.parse_args(argv)
+    parsed = parse(Args, argv, description=__doc__.splitlines()[0])
+    args = argparse.Namespace(**dataclasses.asdict(parsed.search), only=parsed.only)
+    args.size = args.image_size
     shape = (args.channels, args.cells_per_stage, args.batch_size, args.size)
     if args.only:
         print(json.dumps(measure(args.only, *shape)))
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in CONFIGS:
         cmd = [sys.executable, __file__, "--only", name, "--channels", str(args.channels)]
         cmd += ["--cells-per-stage", str(args.cells_per_stage), "--batch-size", str(args.batch_size)]
-        cmd += ["--size", str(args.size)]
+        cmd += ["--image-size", str(args.size)]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     full = rows[0]
