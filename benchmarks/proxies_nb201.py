@@ -22,16 +22,23 @@ References:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import torch
+import tyro
 from scipy.stats import spearmanr
 
+from pyronas.cli import ProxiesArgs
+from pyronas.cli_options import parse, share_of
+from pyronas.config import option
 from pyronas.data import load_image_folder
 from pyronas.proxies import PROXIES, proxy_batch, proxy_names, score
 
@@ -69,16 +76,26 @@ def agreement(ours: pd.DataFrame, reference: pd.DataFrame, names: list[str]) -> 
     return pd.DataFrame(rows).set_index("proxy")
 
 
+# the scoring batch and proxies: pyronas proxies' own options (--help), with this benchmark's defaults
+Proxies = share_of(ProxiesArgs, proxies=",".join(PROXIES), batch_size=32, seed=0)
+
+
+@dataclass(frozen=True)
+class Args:
+    proxies: Proxies = field(default_factory=Proxies)
+    cells: int = option(200, "number of cells (of ~724)")
+    data: str = option(str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"), "CIFAR-10 training zip")
+    reference: str = option(str(SHARED / "data" / "nb201" / "nb201_zero_cost_naslib.csv"), "NASLib's scores")
+    scores: Annotated[
+        str | None, tyro.conf.arg(help="optional CSV of our scores beside the reference", help_behavior_hint="")
+    ] = None
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cells", type=int, default=200, help="number of cells (of ~724)")
-    p.add_argument("--proxies", default=",".join(PROXIES))
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0, help="seed of the cell subset, the batch and the inits")
-    p.add_argument("--data", default=str(SHARED / "data" / "cifar10" / "cifar10-train-jpeg.zip"))
-    p.add_argument("--reference", default=str(SHARED / "data" / "nb201" / "nb201_zero_cost_naslib.csv"))
-    p.add_argument("--out", default=None, help="optional CSV of our scores beside the reference")
-    args = p.parse_args()
+    parsed = parse(Args, description=__doc__)
+    args = argparse.Namespace(**dataclasses.asdict(parsed.proxies), **{
+        k: getattr(parsed, k) for k in ("cells", "data", "reference", "scores")
+    })  # fmt: skip
 
     names = proxy_names(args.proxies)
     table = pd.read_csv(args.reference)
@@ -93,8 +110,8 @@ def main() -> None:
         seconds.append(time.perf_counter() - start)
         print(f"[{i + 1}/{len(reference)}] {seconds[-1]:.1f} s {cell}", flush=True)
     ours = pd.DataFrame(rows)
-    if args.out:
-        ours.add_suffix("_ours").join(reference).to_csv(args.out, index=False)
+    if args.scores:
+        ours.add_suffix("_ours").join(reference).to_csv(args.scores, index=False)
 
     result = agreement(ours, reference, names)
     print(

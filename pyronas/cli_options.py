@@ -150,6 +150,16 @@ def train_options(**defaults) -> type:
     return _options("TrainOptions", typing.get_type_hints(TrainConfig), {k: found[k] for k in defaults}, defaults)
 
 
+def share_of(command: type, **defaults) -> type:
+    """The options named from a command's argument dataclass (``pyronas.cli.ProxiesArgs``), with these defaults.
+
+    Each keeps the command's annotated type (help, choices, flag), so a script declares none of them again.
+    """
+    hints = typing.get_type_hints(command, include_extras=True)
+    fields = [(key, hints[key], dataclasses.field(default=value)) for key, value in defaults.items()]
+    return dataclasses.make_dataclass(command.__name__.removesuffix("Args") + "Options", fields, frozen=True)
+
+
 def _options(name: str, hints: dict, found: dict[str, dataclasses.Field], defaults: dict) -> type:
     fields = []
     for key, value in defaults.items():

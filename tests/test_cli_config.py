@@ -9,7 +9,7 @@ import pytest
 import tyro
 
 from pyronas.cli import main, parse_args
-from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options, train_options
+from pyronas.cli_options import MARKERS, REGISTRY, flatten, parse, search_options, share_of, train_options
 from pyronas.config import FIELDS, SearchConfig, option
 from pyronas.registry import METHODS
 from pyronas.train_config import TrainConfig
@@ -181,3 +181,14 @@ def test_a_script_takes_its_share_of_the_train_options(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "training images (a seeded subset; default: 25000)" in text  # the script's default replaces 'all'
     assert "--cutout" not in text  # only the options it takes
+
+
+def test_a_script_takes_its_share_of_another_commands_options(capsys):
+    from pyronas.cli import ProxiesArgs
+
+    options = share_of(ProxiesArgs, batch_size=32, seed=0)
+    assert dataclasses.asdict(parse(options, ["--seed", "3"])) == {"batch_size": 32, "seed": 3}
+    with pytest.raises(SystemExit):
+        parse(options, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "images of the scoring batch (default: 32)" in text and "--proxies" not in text
