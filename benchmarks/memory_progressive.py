@@ -21,7 +21,6 @@ kernel, so that RSS follows the live tensors. "process" is the process's peak RS
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import os
@@ -31,7 +30,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyronas.cli_options import parse, search_options
+from pyronas.cli_options import flatten, parse, search_options
 from pyronas.config import option
 
 # name: (partial channels, pruned to the heavy ops, single-path sampling)
@@ -100,9 +99,8 @@ class Args:
 
 def main(argv: list[str] | None = None) -> int:
     parsed = parse(Args, argv, description=__doc__.splitlines()[0])
-    args = argparse.Namespace(**dataclasses.asdict(parsed.search), only=parsed.only)
-    args.size = args.image_size
-    shape = (args.channels, args.cells_per_stage, args.batch_size, args.size)
+    args = argparse.Namespace(**flatten(parsed))
+    shape = (args.channels, args.cells_per_stage, args.batch_size, args.image_size)
     if args.only:
         print(json.dumps(measure(args.only, *shape)))
         return 0
@@ -111,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in CONFIGS:
         cmd = [sys.executable, __file__, "--only", name, "--channels", str(args.channels)]
         cmd += ["--cells-per-stage", str(args.cells_per_stage), "--batch-size", str(args.batch_size)]
-        cmd += ["--image-size", str(args.size)]
+        cmd += ["--image-size", str(args.image_size)]
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     full = rows[0]
-    size = f"{args.size}x{args.size}"
+    size = f"{args.image_size}x{args.image_size}"
     print(f"`{COMMAND}` (C={args.channels}, N={args.cells_per_stage}, batch {args.batch_size}, {size})")
     print()
     print("| configuration | supernet params | step memory (MiB) | vs K=1 | process peak RSS (MiB) | vs K=1 |")

@@ -41,7 +41,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -149,7 +149,7 @@ def run_method(method: str, seed: int, args) -> list[dict]:
     rule, _, samples = SELECT.get(method, ("argmax", None, 0)) if args.select else ("argmax", None, 0)
     arch_lr = budget_matched_arch_lr(method, args.search["epochs"]) if args.budget_matched else None
     tag = f"-lr{arch_lr:.1e}" if arch_lr is not None else ""
-    out = Path(args.out) / f"{method}{tag}-s{seed}"
+    out = Path(args.runs) / f"{method}{tag}-s{seed}"
     if args.collect:
         path = out / "result.json"
         if not path.is_file():
@@ -254,8 +254,7 @@ class Args:
 
 def main() -> None:
     parsed = parse(Args, description=__doc__)
-    args = argparse.Namespace(**{f.name: getattr(parsed, f.name) for f in fields(parsed)})
-    args.search, args.out = dataclasses.asdict(parsed.search), args.runs
+    args = argparse.Namespace(**dataclasses.asdict(parsed))  # the search options as a dict, for search(**...)
     args.options = {}
     for name, value in args.method_option.items():
         method, _, key = name.partition(":")

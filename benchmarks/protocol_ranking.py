@@ -32,7 +32,7 @@ import torch
 from scipy.stats import spearmanr
 
 from pyronas.benchmarks import NB201Table
-from pyronas.cli_options import parse, train_options
+from pyronas.cli_options import flatten, parse, train_options
 from pyronas.config import option
 from pyronas.train import train
 
@@ -72,7 +72,7 @@ class Args:
 
 def main() -> None:
     parsed = parse(Args, description=__doc__)
-    args = argparse.Namespace(**dataclasses.asdict(parsed.train), benchmark=parsed.benchmark, cells=parsed.cells)
+    args = argparse.Namespace(**flatten(parsed))
     settings = dataclasses.asdict(parsed.train)
 
     table = NB201Table(args.benchmark)

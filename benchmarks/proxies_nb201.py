@@ -22,7 +22,6 @@ References:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import time
@@ -37,7 +36,7 @@ import tyro
 from scipy.stats import spearmanr
 
 from pyronas.cli import ProxiesArgs
-from pyronas.cli_options import parse, share_of
+from pyronas.cli_options import flatten, parse, share_of
 from pyronas.config import option
 from pyronas.data import load_image_folder
 from pyronas.proxies import PROXIES, proxy_batch, proxy_names, score
@@ -93,9 +92,7 @@ class Args:
 
 def main() -> None:
     parsed = parse(Args, description=__doc__)
-    args = argparse.Namespace(**dataclasses.asdict(parsed.proxies), **{
-        k: getattr(parsed, k) for k in ("cells", "data", "reference", "scores")
-    })  # fmt: skip
+    args = argparse.Namespace(**flatten(parsed))
 
     names = proxy_names(args.proxies)
     table = pd.read_csv(args.reference)
