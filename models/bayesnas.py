@@ -10,8 +10,14 @@ the hierarchy of [1]: an op's prior variance is capped by its edge's, so a cut e
 The ``none`` op's gate exists for a uniform ``[E, K]`` shape but is never used (supernets skip ``none``).
 
 Variances are fitted by type-II maximum likelihood (empirical Bayes), not sampled: ``gamma_op`` and ``gamma_edge``
-are positive parameters of this model, ascended by the architecture SVI step together with the guide. Why: it is
-the sparse Bayesian learning reading of [1], whose closed-form update is a type-II ML step; it adds no sampled
+are positive parameters of this model (``PyroParam``s of the ``ard`` PyroModule, which the engine registers as
+param sites: :class:`pyronas.infer.params.ParameterSites`), ascended by the architecture SVI step together with the
+guide, at every architecture step. The hierarchy holds after every update by construction: the op prior uses the
+effective variance computed from both parameters, never a stored copy. :meth:`BayesNASModel.summary` writes the
+fitted variances into ``result.json`` (``method_summary.ard_variances``). Why the gradient
+rather than [1]'s reweighting rule (``gamma <- ||s_group|| / omega``, once per epoch): it is the sparse Bayesian
+learning reading of [1], whose closed-form update is a type-II ML step, here taken by the same optimizer at every
+step instead of once after the single epoch; it adds no sampled
 variables (no extra gradient noise, no hyperprior constants to choose); and at its optimum, gamma = E_q[s^2], the KL
 of a gate is ``0.5 log(1 + mu^2 / sigma^2)``, a log penalty that drives low signal-to-noise gates to zero [2]. The
 prior hierarchy is in parameters, not sampled values, so ``TraceMeanField_ELBO``'s analytic KL applies.
@@ -90,6 +96,18 @@ class BayesNASModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return classify(self.supernet, images, labels, self.arch())
+
+    @torch.no_grad()
+    def summary(self) -> dict:
+        """JSON-able: the fitted ARD variances per cell type, ``edge [E]`` and effective ``op [E, K]`` (rounded)."""
+        out = {}
+        for cell in self.space.cell_types:
+            gamma_op, gamma_edge = self.variances(cell)
+            out[cell] = {
+                "edge": [float(f"{v:.4g}") for v in gamma_edge.tolist()],
+                "op": [[float(f"{v:.4g}") for v in row] for row in gamma_op.tolist()],
+            }
+        return {"ard_variances": out}
 
 
 # -- the method's plugin spec (found by pyronas.registry; see pyronas.infer.contract for the contract) --

@@ -42,7 +42,7 @@ class SearchResult:
     argmax_genotype: str | None = None  # the guide's argmax cell; equals ``genotype`` under select="argmax"
     argmax_benchmark: dict | None = None
     selection: dict | None = None  # selection among drawn cells: rule, samples, candidates, scores
-    method_summary: dict | None = None  # the guide's ``summary()``, for guides that have one
+    method_summary: dict | None = None  # the model's and guide's ``summary()``, merged, for those that have one
     config: SearchConfig = field(default_factory=SearchConfig)
     history: list = field(default_factory=list, repr=False)
 
@@ -93,7 +93,7 @@ def _search(c: SearchConfig) -> SearchResult:
         argmax = genotype = runner.genotype()
         selection = None if c["select"] == ARGMAX else _select_final(parts)
         genotype = argmax if selection is None else selection.pop("genotype")
-        summary = parts.guide.summary() if callable(getattr(parts.guide, "summary", None)) else None
+        summary = _summary(parts.model, parts.guide)
         probs = named_probabilities(parts.space, runner.op_probabilities())
     query = (lambda cell: None) if parts.table is None else parts.table.query
     result = SearchResult(
@@ -104,6 +104,15 @@ def _search(c: SearchConfig) -> SearchResult:
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")
     return result
+
+
+def _summary(*parts: object) -> dict | None:
+    """The merged ``summary()`` of the model and guide (those that have one), or ``None``."""
+    merged = {}
+    for part in parts:
+        if callable(getattr(part, "summary", None)):
+            merged.update(part.summary())
+    return merged or None
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
 from pyronas.infer.adapted_guide import adapt_guide
 from pyronas.infer.contract import check_pair
 from pyronas.infer.distributed import World, join_world
+from pyronas.infer.params import check_parameters
 from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.registry import MethodSpec, get_method
 from pyronas.spaces import SearchSpace, get_space
@@ -107,11 +108,13 @@ class SearchParts:
 def build_pair(
     spec: MethodSpec, supernet: torch.nn.Module, space: SearchSpace, options: dict, guide: object = None
 ) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The method's ``(model, guide)`` (``guide``, if given, replaces the method's), checked against the contract."""
+    """The method's ``(model, guide)`` (``guide``, if given, replaces the method's), checked against the contract
+    and for parameters that could be neither learned nor saved (:func:`pyronas.infer.params.check_parameters`)."""
     model, own_guide = spec.build(supernet, space, **options)
     if guide is not None:
         own_guide = adapt_guide(guide, model)
     check_pair(model, own_guide, spec.name)
+    check_parameters(model, own_guide, exclude=[supernet], method=spec.name)
     return model, own_guide
 
 

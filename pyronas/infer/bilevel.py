@@ -2,7 +2,8 @@
 
 The supernet's weights (the parameters that :func:`~pyronas.infer.primitives.classify`
 registers under ``"supernet"``) are stepped on training batches; every other parameter of the
-model and guide (the architecture distribution, any hyperparameters) on validation batches.
+model and guide (the architecture distribution, any hyperparameters) on validation batches, including
+those that no Pyro site would register by itself (:class:`~pyronas.infer.params.ParameterSites`).
 Each group gets its own :class:`pyro.infer.SVI` with its own Pyro optimizer and the same ELBO,
 so any ELBO and any Pyro optimizer can be swapped in. This is first-order DARTS-style
 alternation: no unrolled second-order gradient.
@@ -26,6 +27,7 @@ from pyro.infer.elbo import ELBO
 from pyro.infer.util import zero_grads
 from pyro.optim import PyroOptim
 
+from pyronas.infer.params import ParameterSites
 from pyronas.infer.primitives import LOGITS, SUPERNET
 from pyronas.infer.recorder import SiteRecorder
 
@@ -88,7 +90,13 @@ class BilevelSVI:
         self.weight_svi = SVI(_only_params(model, self.is_weight), _only_params(guide, self.is_weight), weight_optim,
                               self.loss)  # fmt: skip
         not_weight = lambda msg: not self.is_weight(msg)  # noqa: E731
-        self.arch_svi = SVI(_only_params(model, not_weight), _only_params(guide, not_weight), arch_optim, self.loss)
+        # parameters no Pyro site would register (a PyroModule held by a plain module, a plain nn.Parameter)
+        # are emitted as sites by the architecture step's model and guide, so its optimizer steps them too
+        self.sites = ParameterSites(model, guide, exclude=[supernet])
+        arch_model, arch_guide = self.sites.wrap(model, "model"), self.sites.wrap(guide, "guide")
+        self.arch_svi = SVI(
+            _only_params(arch_model, not_weight), _only_params(arch_guide, not_weight), arch_optim, self.loss
+        )
 
     def is_weight(self, msg: dict) -> bool:
         """Whether a param site registers one of the supernet's parameters, by identity rather than by name.

@@ -14,11 +14,14 @@ the first missing one in a one-line ``TypeError`` before any data is touched.
   that lack it (Pyro's autoguides) get it from :class:`~pyronas.infer.adapted_guide.AdaptedGuide`.
 - :class:`Prunable` (optional, model, guide and supernet): ``prune(keep)`` with ``keep = {cell_type:
   bool [E, K]}``; needed by stages with ``keep_ops`` (progressive DrNAS) and by compression.
-- :class:`Summarized` (optional, guide): ``summary() -> dict``, stored as ``result.json``'s ``method_summary``.
+- :class:`Summarized` (optional, model and guide): ``summary() -> dict``; both merged are stored as
+  ``result.json``'s ``method_summary``.
 
 Parameters: the supernet's are the weights (stepped on training batches), every other parameter of
-model and guide the architecture (stepped on validation batches). A Gaussian guide fitted by NGVI names
-its parameters ``<prefix>.locs.<x>`` / ``<prefix>.scales.<x>`` (:func:`pyronas.optim.pair_by_name`).
+model and guide the architecture (stepped on validation batches): ``PyroParam``s anywhere in the module trees
+(a PyroModule held by a plain module included), ``nn.Parameter``s and plain ``pyro.param`` sites are all learned
+and checkpointed (:mod:`pyronas.infer.params`, which also names the patterns it refuses). A Gaussian guide fitted
+by NGVI names its parameters ``<prefix>.locs.<x>`` / ``<prefix>.scales.<x>`` (:func:`pyronas.optim.pair_by_name`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pyro.optim import PyroOptim
 from pyronas.data.batches import Batches
 from pyronas.infer.bilevel import BilevelSVI
 from pyronas.infer.checkpoint import CheckpointError
+from pyronas.infer.params import load_store_only_state, store_only_state
 from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.infer.stages import Stage, as_stages, enter_stage
 from pyronas.spaces import SearchSpace
@@ -160,6 +161,7 @@ class Search:
             "resume_key": self.rundir.resume_key,
             "model": self.model.state_dict(),
             "guide": self.guide.state_dict(),
+            "param_store": store_only_state([self.model, self.guide, self.supernet]),  # plain pyro.param sites
             "weight_optim": self.svi.weight_optim.get_state(),
             "arch_optim": self.svi.arch_optim.get_state(),
             "history": self.history,
@@ -196,6 +198,7 @@ class Search:
         self.rundir.check(state)
         self.model.load_state_dict(state["model"])
         self.guide.load_state_dict(state["guide"])
+        load_store_only_state(state.get("param_store", {}))
         self.svi.weight_optim.set_state(state["weight_optim"])
         self.svi.arch_optim.set_state(state["arch_optim"])
         self.history = list(state["history"])
