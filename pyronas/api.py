@@ -111,7 +111,7 @@ def _summary(*parts: object) -> dict | None:
     merged = {}
     for part in parts:
         if callable(getattr(part, "summary", None)):
-            merged.update(part.summary())
+            merged.update(part.summary() or {})
     return merged or None
 
 

@@ -67,6 +67,7 @@ def test_ard_hierarchy_caps_op_variances_by_their_edge():
 def test_a_cut_edge_collapses_its_gates_derives_none_and_is_pruned():
     space, supernet, model, guide = _build(kl_weight=1e-4)  # weak ARD pull: only the cut edge collapses
     model.ard.cell_edge = torch.tensor([1.0, 1.0, 1e-6, 1.0, 1.0, 1.0])  # cut edge 2<-1
+    model.ard.requires_grad_(False)  # the prior held fixed: this tests what a cut edge does to gates and cell
     svi = BilevelSVI(model, guide, supernet, weight_sgd(1), arch_adam(lr=0.1, weight_decay=0.0))
     x, y = next(iter(Batches(split_halves(load_digits(), size=16)[1], 16)))
     for _ in range(12):
@@ -150,3 +151,20 @@ def test_search_uses_the_one_epoch_protocol_and_stores_the_compression(tmp_path)
     saved = json.loads((tmp_path / "cli" / "result.json").read_text())
     assert saved["epochs"] == 2 and saved["config"]["method_options"] == {"kl_weight": 0.1}
     assert saved["method_summary"]["compression"]["threshold"] == 0.1
+
+
+def test_ard_variances_are_fitted_by_the_architecture_steps_and_the_hierarchy_holds():
+    space, supernet, model, guide = _build()
+    svi = BilevelSVI(model, guide, supernet, weight_sgd(1), arch_adam(lr=0.1, weight_decay=0.0))
+    x, y = next(iter(Batches(split_halves(load_digits(), size=16)[1], 16)))
+    before = {name: p.detach().clone() for name, p in model.ard.named_parameters()}
+    assert set(before) == {"cell_op_unconstrained", "cell_edge_unconstrained"}  # they exist ...
+    for _ in range(5):
+        svi.step_arch(x, y)
+        gamma_op, gamma_edge = model.variances("cell")
+        bound = gamma_edge.unsqueeze(-1).expand_as(gamma_op)
+        assert (gamma_op <= bound).all() and (gamma_op <= model.ard.cell_op).all()  # capped after every update
+    for name, p in model.ard.named_parameters():  # ... and every entry of both tables moved
+        assert (p.detach() != before[name]).all(), name
+    summary = model.summary()["ard_variances"]["cell"]
+    assert torch.allclose(torch.tensor(summary["edge"]), gamma_edge.detach(), rtol=1e-3)
