@@ -15,6 +15,7 @@ import torch
 from pyronas.api import search
 from pyronas.registry import METHODS, register
 from pyronas.spaces import get_space
+from pyronas.testing import check_method
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = dict(dataset="digits", train_size=64, batch_size=32, channels=4, cells_per_stage=1, epochs=1, progress=False)
@@ -45,6 +46,18 @@ def test_readme_pair_searches_both_spaces():
                 assert (probs.max(-1).values - probs.min(-1).values).min() > 0, "no ties between ops"
     finally:
         del METHODS["gumbel"]
+
+
+def test_readme_pairs_pass_the_method_test_kit():
+    module = types.ModuleType("readme_gumbel")
+    exec(compile(_module_source(), "README.md", "exec"), module.__dict__)
+    try:
+        module.test_gumbel_pairs_meet_the_contract()  # the README's own test, as written
+        report = check_method(module.LEARNED, space="darts")
+        assert "model.prior.temperature_unconstrained" in report["parameters"]  # exists, and it moved (checked)
+    finally:
+        for name in ("gumbel", "gumbel-learned"):
+            METHODS.pop(name, None)
 
 
 def _install_plugin(site: Path) -> None:
