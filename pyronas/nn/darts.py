@@ -173,18 +173,21 @@ class Cell(nn.Module):
         self.ops = nn.ModuleList(
             darts_op(name, channels, 2 if reduce and src < NUM_INPUTS else 1) for name, src in pairs
         )
+        self.identity = [isinstance(op, nn.Identity) for op in self.ops]  # plain lists: torch.jit.script compiles
+        self.num_inputs = NUM_INPUTS
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        for node in range(NUM_NODES):
-            out = 0
-            for k in (2 * node, 2 * node + 1):
-                h = self.ops[k](states[self.inputs[k]])
-                if self.training and drop_prob > 0 and not isinstance(self.ops[k], nn.Identity):
-                    h = drop_path(h, drop_prob)
-                out = out + h
-            states.append(out)
-        return torch.cat(states[NUM_INPUTS:], dim=1)
+        out = s0
+        for k, op in enumerate(self.ops):  # ops 2n and 2n + 1 feed node n, computed in that order
+            h = op(states[self.inputs[k]])
+            if self.training and drop_prob > 0 and not self.identity[k]:
+                h = drop_path(h, drop_prob)
+            if k % 2 == 0:
+                out = h
+            else:
+                states.append(out + h)
+        return torch.cat(states[self.num_inputs :], dim=1)
 
 
 class AuxiliaryHead(nn.Module):
@@ -208,7 +211,7 @@ class AuxiliaryHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(x)
-        if x.shape[-2:] == (8, 8):
+        if x.shape[-2] == 8 and x.shape[-1] == 8:
             x = F.avg_pool2d(x, 5, stride=3, count_include_pad=False)
         else:
             x = F.adaptive_avg_pool2d(x, 2)
@@ -257,3 +260,4 @@ class DARTSNetwork(_Stack):
                 aux_logits = self.auxiliary_head(s1)
         logits = self.classifier(self.pool(s1).flatten(1))
         return logits if aux_logits is None else (logits, aux_logits)
+

@@ -56,11 +56,18 @@ class NB201Cell(nn.Module):
     def __init__(self, op_names: Sequence[str], channels: int):
         super().__init__()
         self.edges = nn.ModuleList(nb201_op(name, channels) for name in op_names)
+        self.targets = [dst for dst, _ in EDGES]  # plain lists of ints, so that torch.jit.script compiles forward
+        self.sources = [src for _, src in EDGES]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for dst in range(1, 4):
-            nodes.append(sum(self.edges[e](nodes[src]) for e, (d, src) in enumerate(EDGES) if d == dst))
+            out, first = x, True
+            for e, edge in enumerate(self.edges):  # edges in EDGES order: the same sums as sum(...) over them
+                if self.targets[e] == dst:
+                    h = edge(nodes[self.sources[e]])
+                    out, first = (h if first else out + h), False
+            nodes.append(out)
         return nodes[-1]
 
 
@@ -234,3 +241,4 @@ class NB201Supernet(_Skeleton):
         for layer in self.cells:
             x = layer(x, weights, next(paths, None)) if isinstance(layer, NB201SearchCell) else layer(x)
         return self._head(x)
+
