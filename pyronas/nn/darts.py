@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyronas.nn.darts_ops import darts_op, drop_path, preprocess
+from pyronas.nn.export import load_inherited
 from pyronas.nn.ops import Zero
 from pyronas.nn.single_path import Path, draw_paths, edge_output
 from pyronas.spaces.darts_genotype import CELL_TYPES, EDGES, NUM_INPUTS, NUM_NODES, OPS, Genotype, edge_index
@@ -261,3 +262,29 @@ class DARTSNetwork(_Stack):
         logits = self.classifier(self.pool(s1).flatten(1))
         return logits if aux_logits is None else (logits, aux_logits)
 
+
+def inherited_network(
+    supernet: DARTSSupernet, genotype: Genotype, *, auxiliary: bool = False, drop_path: float = 0.0
+) -> DARTSNetwork:
+    """The :class:`DARTSNetwork` of ``genotype`` at ``supernet``'s size, carrying its weights of the genotype's ops.
+
+    Op ``j`` of a cell takes the supernet's op of its edge (``cells.i.edges.e.ops.k.*``); preprocessing, stem
+    and classifier keep their keys; an auxiliary head starts fresh. The supernet's BatchNorm after each pool
+    has no counterpart in the network (pools carry none there), so cells with pools compute another function
+    than the supernet restricted to them. Use :func:`pyronas.nn.export.inherit`.
+    """
+    stem = supernet.stem[0]
+    channels, cells_per_stage = stem.out_channels // STEM_MULTIPLIER, (len(supernet.cells) - 2) // 3
+    net = DARTSNetwork(genotype, channels, cells_per_stage, supernet.classifier.out_features, stem.in_channels,
+                       auxiliary=auxiliary, drop_path=drop_path)  # fmt: skip
+
+    def source(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "cells" and parts[2] == "ops":
+            j = int(parts[3])
+            op, src = (genotype.reduce if net.cells[int(parts[1])].reduce else genotype.normal)[j]
+            edge = edge_index(NUM_INPUTS + j // 2, src)
+            return ".".join([*parts[:2], "edges", str(edge), "ops", str(OPS.index(op)), *parts[4:]])
+        return key
+
+    return load_inherited(net, supernet.state_dict(), source, fresh=lambda key: key.startswith("auxiliary_head."))
