@@ -1,6 +1,8 @@
 """The found network, standalone: scriptable/traceable/exportable networks, inherited weights, BN recalibration."""
 
 import itertools
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -62,6 +64,19 @@ def test_torch_only_networks_hold_no_pyronas_module(space):
     assert pyronas_modules(plain) == {}
     assert {type(m).__module__.split(".")[0] for m in plain.modules()} == {"torch"}
     assert plain.state_dict().keys() == net.state_dict().keys()
+
+
+def test_torch_only_networks_load_without_pyronas(tmp_path):
+    for space in CELLS:
+        net, x = torch_only(small_network(space)), torch.randn(2, 3, 16, 16)
+        torch.save({"net": net, "x": x, "y": net(x)}, tmp_path / f"{space}.pt")
+    code = (
+        "import sys, torch; sys.modules['pyronas'] = None\n"  # any import of pyronas fails
+        f"for name in {list(CELLS)}:\n"
+        f"    saved = torch.load('{tmp_path}/' + name + '.pt', weights_only=False)\n"
+        "    assert torch.equal(saved['net'](saved['x']), saved['y'])\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("space, cell", [("nb201", CELLS["nb201"]), ("darts", POOL_FREE)])
