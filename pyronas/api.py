@@ -15,6 +15,7 @@ import torch
 from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
 from pyronas.config import SearchConfig
 from pyronas.data import Batches, ImageData
+from pyronas.found import CALIBRATION_BATCHES, found_network
 from pyronas.infer import Search
 from pyronas.infer.checkpoint import save_json
 from pyronas.infer.claim import claim
@@ -22,6 +23,7 @@ from pyronas.infer.distributed import launched_by_torchrun
 from pyronas.infer.rundir import interrupted
 from pyronas.proxies import proxy_batch
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
+from pyronas.spaces import get_space
 
 __all__ = ["SearchResult", "arch_optimizer", "build_search", "named_probabilities", "search"]
 
@@ -45,10 +47,29 @@ class SearchResult:
     method_summary: dict | None = None  # the model's and guide's ``summary()``, merged, for those that have one
     config: SearchConfig = field(default_factory=SearchConfig)
     history: list = field(default_factory=list, repr=False)
+    supernet: torch.nn.Module | None = field(default=None, repr=False, compare=False)  # trained; not in the JSON
 
     def to_json(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("history", "config")}
+        skip = ("history", "config", "supernet")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         return {**out, "config": self.config.to_json()}  # no deep copy of the config's Python objects
+
+    def network(
+        self, inherit_weights: bool = True, *, calibration: int = CALIBRATION_BATCHES, plain: bool = True, **network
+    ) -> torch.nn.Module:
+        """The standalone network of :attr:`genotype` at the search's size (:func:`pyronas.found.found_network`).
+
+        With ``inherit_weights`` it carries the trained supernet's weights of its ops (this result's supernet,
+        else the checkpoint in ``config.out_dir``), BatchNorm recalibrated on ``calibration`` batches of the
+        search's training half, in eval mode; otherwise it is freshly initialised. ``plain``: a
+        :class:`torch.fx.GraphModule` of ``torch.nn`` modules only; else the space's network class.
+        """
+        options = dict(inherit_weights=inherit_weights, calibration=calibration, plain=plain, **network)
+        if inherit_weights and self.supernet is None and self.config["out_dir"] is not None:
+            from pyronas.diagnostics import load_run
+
+            return load_run(self.config["out_dir"]).network(genotype=self.genotype, **options)
+        return found_network(get_space(self.space), self.config, self.genotype, self.supernet, **options)
 
 
 def named_probabilities(space, probs: dict[str, torch.Tensor]) -> dict:
@@ -99,7 +120,7 @@ def _search(c: SearchConfig) -> SearchResult:
     result = SearchResult(
         c["method"], c["space"], c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
         argmax_genotype=argmax, argmax_benchmark=query(argmax), selection=selection, method_summary=summary,
-        config=c, history=history,
+        config=c, history=history, supernet=parts.supernet,
     )  # fmt: skip
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")

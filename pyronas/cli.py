@@ -58,7 +58,7 @@ class SearchArgs(SettingsArgs):
 
 @dataclass(frozen=True)
 class TrainArgs(SettingsArgs):
-    """train the evaluation network of a found cell from scratch (the DARTS recipe)"""
+    """train the evaluation network of a found cell from scratch (the DARTS recipe), or fine-tune a search's"""
 
     command: ClassVar[str] = "train"
     load: ClassVar = staticmethod(TrainConfig.from_json)
@@ -159,11 +159,11 @@ def cmd_search(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from pyronas.train import train
+    from pyronas.train import from_run, train
 
     config = args.settings
     if args.print_config:
-        print(json.dumps(config.check().to_json(), indent=2))
+        print(json.dumps(from_run(config.check()).to_json(), indent=2))
         return 0
     result = train(config)
     print(f"genotype: {result.genotype}\n{result.params / 1e6:.3f} M parameters (without the auxiliary head); "

@@ -110,10 +110,13 @@ def _network_options(space, drop_path: float, auxiliary_weight: float) -> dict:
 def train(
     config: TrainConfig | str | None = None, space: str | None = None, dataset: str | None = None, **overrides
 ) -> TrainResult:
-    """Train the evaluation network of a cell from scratch; settings and defaults: :class:`TrainConfig` ([1]).
+    """Train the evaluation network of a cell from scratch (or fine-tune a search's found network); settings
+    and defaults: :class:`TrainConfig` ([1]).
 
     ``config`` is a :class:`~pyronas.train_config.TrainConfig` or the genotype (a cell of ``space``);
-    ``overrides`` replace its fields by name. ``train_size`` / ``test_size`` keep a seeded random subset of
+    ``overrides`` replace its fields by name. ``from_run`` takes the cell of a search folder (:func:`from_run`);
+    ``inherit_weights`` then starts from its supernet's weights (:meth:`pyronas.diagnostics.SearchRun.network`).
+    ``train_size`` / ``test_size`` keep a seeded random subset of
     the training / test split (for short runs). The test split is CIFAR's, or for ``folder`` data the
     sibling whose name has ``train`` replaced by ``test`` (``cifar10-train-jpeg.zip`` ->
     ``cifar10-test-jpeg.zip``); ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits.
@@ -124,12 +127,45 @@ def train(
     """
     c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
     given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}
-    c = c.replace(**given, **overrides).check()
+    c = from_run(c.replace(**given, **overrides).check()).check()
     search_space = get_space(c.space)
     c = c.replace(genotype=search_space.validate(c.genotype))
     net_options = _network_options(search_space, c.drop_path, c.auxiliary_weight)
     with claim(c.out_dir, "training", resume=c.resume, overwrite=c.overwrite):
         return _train(c, search_space, net_options)
+
+
+def from_run(c: TrainConfig) -> TrainConfig:
+    """``c`` with the cell (genotype, space) of its search folder ``from_run``, if any; with ``inherit_weights``
+    also the supernet's channels and cells per stage. ``ValueError`` if ``from_run`` is not a search folder."""
+    if c.from_run is None:
+        return c
+    from pyronas.diagnostics import load_run
+    from pyronas.found import run_genotype
+
+    run = load_run(c.from_run)
+    found = {"genotype": run_genotype(run.path, run.genotype()), "space": run.space.name}
+    if c.inherit_weights:
+        found.update(channels=int(run.config["channels"]), cells_per_stage=int(run.config["cells_per_stage"]))
+    return c.replace(**found)
+
+
+def _network(c: TrainConfig, search_space: SearchSpace, data: ImageData, net_options: dict) -> nn.Module:
+    """The network to train: fresh, or with ``inherit_weights`` the search supernet's weights of the cell."""
+    if not c.inherit_weights:
+        sizes = dict(channels=c.channels, cells_per_stage=c.cells_per_stage)
+        sizes.update(num_classes=data.num_classes, in_channels=data.in_channels)
+        return search_space.network(c.genotype, **sizes, **net_options)
+    from pyronas.diagnostics import load_run
+    from pyronas.found import training_half
+
+    run = load_run(c.from_run)
+    searched = training_half(run.config)
+    if (searched.num_classes, searched.in_channels) != (data.num_classes, data.in_channels):
+        raise ValueError(f"the search in {c.from_run} ran on {searched.num_classes} classes of {searched.in_channels}-"
+                         f"channel images, {c.dataset} has {data.num_classes} of {data.in_channels}-channel images; "
+                         "inherit weights only for the search's classes")  # fmt: skip
+    return run.network(genotype=c.genotype, plain=False, **net_options)
 
 
 def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> TrainResult:
@@ -143,14 +179,7 @@ def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> Trai
     batches = Batches(data, min(c.batch_size, len(data)), device=c.device, seed=c.seed)
 
     seed_everything(c.seed)
-    net = search_space.network(
-        c.genotype,
-        channels=c.channels,
-        cells_per_stage=c.cells_per_stage,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        **net_options,
-    ).to(c.device)
+    net = _network(c, search_space, data, net_options).to(c.device)
     optimizer = torch.optim.SGD(net.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
     run = RunDir(
         c.out_dir, "training", config=c.to_json(), resume_key=c.resume_key(),

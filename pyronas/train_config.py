@@ -53,6 +53,14 @@ class TrainConfig:
     genotype: str = option(
         None, f"the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name ({', '.join(GENOTYPES)})"
     )
+    from_run: str | None = option(
+        None, "a search folder: train the cell it found (its genotype and space replace --genotype and --space)",
+        flag="--from", trajectory=False,
+    )  # fmt: skip
+    inherit_weights: bool = option(
+        False, "start from the search supernet's trained weights of the cell, BatchNorm recalibrated (fine-tune; "
+        "needs --from; the network then has the supernet's --channels and --cells-per-stage)",
+    )  # fmt: skip
     space: str = option("darts", "search space of the genotype", choices=_spaces)
     dataset: str = option("cifar10", "data set", choices=_datasets)
     data_dir: str | None = option(
@@ -99,8 +107,10 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         """``self`` with ``grad_clip=0`` read as off, or a one-line ``ValueError`` naming the first bad value
         (numbers, the device, the output folder)."""
-        if self.genotype is None:
-            raise ValueError("give the cell to train: --genotype (Python: train(genotype))")
+        if self.genotype is None and self.from_run is None:
+            raise ValueError("give the cell to train: --genotype or --from RUN_DIR (Python: train(genotype))")
+        if self.inherit_weights and self.from_run is None:
+            raise ValueError("--inherit-weights needs the search folder to inherit from: --from RUN_DIR")
         check_limits(self, LIMITS, "train")
         check_device(self.device)
         check_out_dir(self.out_dir)

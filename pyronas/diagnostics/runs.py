@@ -21,6 +21,7 @@ import torch
 
 from pyronas.build import build_pair
 from pyronas.config import SearchConfig
+from pyronas.found import CALIBRATION_BATCHES, checkpoint_supernet, found_network, run_genotype, training_half
 from pyronas.infer.checkpoint import load_checkpoint
 from pyronas.infer.rundir import CHECKPOINT
 from pyronas.registry import get_method
@@ -69,6 +70,32 @@ class SearchRun:
     def genotype(self) -> str:
         """The cell the search derived from its op probabilities."""
         return self.space.derive(self.op_probabilities())
+
+    def network(
+        self,
+        inherit_weights: bool = True,
+        *,
+        genotype: str | None = None,
+        calibration: int = CALIBRATION_BATCHES,
+        plain: bool = True,
+        **network,
+    ) -> torch.nn.Module:
+        """The standalone network of the search's cell (``result.json``'s, else :meth:`genotype`), or of ``genotype``.
+
+        With ``inherit_weights`` it carries the checkpoint's supernet weights of its ops, BatchNorm recalibrated
+        on ``calibration`` batches of the search's training half; otherwise it is freshly initialised. As
+        :meth:`pyronas.api.SearchResult.network` (:func:`pyronas.found.found_network`).
+        """
+        genotype = run_genotype(self.path, self.genotype()) if genotype is None else genotype
+        data, supernet = training_half(self.config), None
+        if inherit_weights:
+            state = load_checkpoint(self.path / CHECKPOINT)
+            sizes = dict(num_classes=data.num_classes, in_channels=data.in_channels)
+            supernet = checkpoint_supernet(self.space, self.config, state, **sizes)
+        return found_network(
+            self.space, self.config, genotype, supernet, inherit_weights=inherit_weights, calibration=calibration,
+            plain=plain, data=data, **network,
+        )  # fmt: skip
 
 
 def _without_supernet(state: dict) -> dict:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyronas.nn.darts_ops import darts_op, drop_path, preprocess
+from pyronas.nn.export import load_inherited
 from pyronas.nn.ops import Zero
 from pyronas.nn.single_path import Path, draw_paths, edge_output
 from pyronas.spaces.darts_genotype import CELL_TYPES, EDGES, NUM_INPUTS, NUM_NODES, OPS, Genotype, edge_index
@@ -173,18 +174,21 @@ class Cell(nn.Module):
         self.ops = nn.ModuleList(
             darts_op(name, channels, 2 if reduce and src < NUM_INPUTS else 1) for name, src in pairs
         )
+        self.identity = [isinstance(op, nn.Identity) for op in self.ops]  # plain lists: torch.jit.script compiles
+        self.num_inputs = NUM_INPUTS
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        for node in range(NUM_NODES):
-            out = 0
-            for k in (2 * node, 2 * node + 1):
-                h = self.ops[k](states[self.inputs[k]])
-                if self.training and drop_prob > 0 and not isinstance(self.ops[k], nn.Identity):
-                    h = drop_path(h, drop_prob)
-                out = out + h
-            states.append(out)
-        return torch.cat(states[NUM_INPUTS:], dim=1)
+        out = s0
+        for k, op in enumerate(self.ops):  # ops 2n and 2n + 1 feed node n, computed in that order
+            h = op(states[self.inputs[k]])
+            if self.training and drop_prob > 0 and not self.identity[k]:
+                h = drop_path(h, drop_prob)
+            if k % 2 == 0:
+                out = h
+            else:
+                states.append(out + h)
+        return torch.cat(states[self.num_inputs :], dim=1)
 
 
 class AuxiliaryHead(nn.Module):
@@ -208,7 +212,7 @@ class AuxiliaryHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(x)
-        if x.shape[-2:] == (8, 8):
+        if x.shape[-2] == 8 and x.shape[-1] == 8:
             x = F.avg_pool2d(x, 5, stride=3, count_include_pad=False)
         else:
             x = F.adaptive_avg_pool2d(x, 2)
@@ -257,3 +261,30 @@ class DARTSNetwork(_Stack):
                 aux_logits = self.auxiliary_head(s1)
         logits = self.classifier(self.pool(s1).flatten(1))
         return logits if aux_logits is None else (logits, aux_logits)
+
+
+def inherited_network(
+    supernet: DARTSSupernet, genotype: Genotype, *, auxiliary: bool = False, drop_path: float = 0.0
+) -> DARTSNetwork:
+    """The :class:`DARTSNetwork` of ``genotype`` at ``supernet``'s size, carrying its weights of the genotype's ops.
+
+    Op ``j`` of a cell takes the supernet's op of its edge (``cells.i.edges.e.ops.k.*``); preprocessing, stem
+    and classifier keep their keys; an auxiliary head starts fresh. The supernet's BatchNorm after each pool
+    has no counterpart in the network (pools carry none there), so cells with pools compute another function
+    than the supernet restricted to them. Use :func:`pyronas.nn.export.inherit`.
+    """
+    stem = supernet.stem[0]
+    channels, cells_per_stage = stem.out_channels // STEM_MULTIPLIER, (len(supernet.cells) - 2) // 3
+    net = DARTSNetwork(genotype, channels, cells_per_stage, supernet.classifier.out_features, stem.in_channels,
+                       auxiliary=auxiliary, drop_path=drop_path)  # fmt: skip
+
+    def source(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "cells" and parts[2] == "ops":
+            j = int(parts[3])
+            op, src = (genotype.reduce if net.cells[int(parts[1])].reduce else genotype.normal)[j]
+            edge = edge_index(NUM_INPUTS + j // 2, src)
+            return ".".join([*parts[:2], "edges", str(edge), "ops", str(OPS.index(op)), *parts[4:]])
+        return key
+
+    return load_inherited(net, supernet.state_dict(), source, fresh=lambda key: key.startswith("auxiliary_head."))

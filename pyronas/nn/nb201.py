@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from pyronas.nn.export import load_inherited
 from pyronas.nn.ops import ResNetBlock, Zero, nb201_op
 from pyronas.nn.partial import check_partial_channels, partial_forward, widen_module, widen_tensor
 from pyronas.nn.single_path import Path, draw_paths, edge_output
@@ -56,11 +57,18 @@ class NB201Cell(nn.Module):
     def __init__(self, op_names: Sequence[str], channels: int):
         super().__init__()
         self.edges = nn.ModuleList(nb201_op(name, channels) for name in op_names)
+        self.targets = [dst for dst, _ in EDGES]  # plain lists of ints, so that torch.jit.script compiles forward
+        self.sources = [src for _, src in EDGES]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for dst in range(1, 4):
-            nodes.append(sum(self.edges[e](nodes[src]) for e, (d, src) in enumerate(EDGES) if d == dst))
+            out, first = x, True
+            for e, edge in enumerate(self.edges):  # edges in EDGES order: the same sums as sum(...) over them
+                if self.targets[e] == dst:
+                    h = edge(nodes[self.sources[e]])
+                    out, first = (h if first else out + h), False
+            nodes.append(out)
         return nodes[-1]
 
 
@@ -234,3 +242,26 @@ class NB201Supernet(_Skeleton):
         for layer in self.cells:
             x = layer(x, weights, next(paths, None)) if isinstance(layer, NB201SearchCell) else layer(x)
         return self._head(x)
+
+
+def inherited_network(supernet: NB201Supernet, cell: str) -> NB201Network:
+    """The :class:`NB201Network` of ``cell`` at ``supernet``'s size, carrying its weights of the cell's ops.
+
+    Edge ``e`` of every cell takes the supernet's op ``k = cell[e]`` there (``cells.i.edges.e.ops.k.*``);
+    the rest (stem, reduction blocks, head) keeps its keys. Use :func:`pyronas.nn.export.inherit`.
+    """
+    if supernet.partial_channels != 1:
+        raise ValueError(f"cannot inherit from a supernet with partial_channels={supernet.partial_channels}; "
+                         "set_partial_channels(1) first")  # fmt: skip
+    stem = supernet.stem[0]
+    cells_per_stage = next(i for i, layer in enumerate(supernet.cells) if isinstance(layer, ResNetBlock))
+    net = NB201Network(cell, stem.out_channels, cells_per_stage, supernet.classifier.out_features, stem.in_channels)
+    chosen = parse_cell(cell)
+
+    def source(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "cells" and parts[2] == "edges":
+            return ".".join([*parts[:4], "ops", str(chosen[int(parts[3])]), *parts[4:]])
+        return key
+
+    return load_inherited(net, supernet.state_dict(), source)

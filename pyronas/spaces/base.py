@@ -47,6 +47,14 @@ class SearchSpace(abc.ABC):
     def validate(self, genotype: str) -> str:
         """The genotype in canonical form; raises ``ValueError`` with a one-line reason if invalid."""
 
+    def export(self, supernet: nn.Module, genotype: str, **network) -> nn.Module:
+        """The standalone network of ``genotype`` at ``supernet``'s size, carrying its trained weights of the
+        genotype's ops (a canonical genotype; call :func:`pyronas.nn.export.inherit`, which checks it).
+
+        A space maps the supernet's keys to the network's with :func:`pyronas.nn.export.load_inherited`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not export networks with inherited weights")
+
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         """Mixing weights ``{cell_type: [E, K]}`` that select exactly the genotype's ops."""
         raise NotImplementedError(f"{type(self).__name__} does not define one-hot weights")

@@ -93,6 +93,11 @@ class DARTSSpace(SearchSpace):
     def validate(self, genotype: str) -> str:
         return str(parse_genotype(genotype))
 
+    def export(self, supernet: nn.Module, genotype: str, **network) -> nn.Module:
+        from pyronas.nn.darts import inherited_network
+
+        return inherited_network(supernet, parse_genotype(genotype), **network)
+
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         parsed = parse_genotype(genotype)
         out = {}

@@ -43,6 +43,9 @@ class NB201Space(SearchSpace):
     def validate(self, genotype: str) -> str:
         return canonical(genotype)
 
+    def export(self, supernet: nn.Module, genotype: str, **network) -> nn.Module:
+        return nb201_nn.inherited_network(supernet, genotype, **network)
+
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         idx = torch.tensor(parse_cell(genotype))
         return {CELL: torch.nn.functional.one_hot(idx, len(OPS)).float()}
