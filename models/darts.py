@@ -48,6 +48,19 @@ SPEC = MethodSpec(
     "darts",
     DARTSModel,
     DARTSGuide,
-    protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 5e-4},
+    protocol={
+        "epochs": 50,
+        "warmup_epochs": 0,
+        "weight_decay": 5e-4,
+        # the DARTS space keeps the original DARTS code's step; NB201's published number is its DARTS-V1 script's
+        "spaces": {
+            "nb201": {
+                "step_order": "weights-first",
+                "nesterov": True,
+                "grad_clip_span": "weights+arch-accumulated",
+                "valid_batches": "random-replace",
+            }
+        },
+    },
     description="DARTS: flat prior on op logits, Delta guide (MAP), the point-estimate baseline",
 )

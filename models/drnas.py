@@ -82,6 +82,7 @@ SPEC = MethodSpec(
         "epochs": 100,
         "warmup_epochs": 0,
         "weight_decay": 3e-4,
+        "valid_batches": "random",  # official train_search.py (both spaces): next(iter(valid_queue)) every step
         # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
         "stages": (
             {"epochs": 50, "warmup_epochs": 10, "partial_channels": 4},
