@@ -379,7 +379,8 @@ FLAT, FIELDS = _collect()  # flat field name -> section ("" for top level), and 
 def space_protocol(protocol: Mapping, space: str) -> dict:
     """A method's protocol for one space: its ``spaces[space]`` entries over the rest (``spaces`` dropped)."""
     own = dict(protocol)
-    return {**own, **own.pop("spaces", {}).get(space, {})}
+    per_space = own.pop("spaces", {}).get(space, {})
+    return {**own, **per_space}
 
 
 def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig:
