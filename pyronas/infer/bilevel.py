@@ -114,7 +114,8 @@ class BilevelSVI:
             weights are stepped), as a loop that clips ``model.parameters()`` after zeroing every gradient
             (official DrNAS); ``"weights+arch-accumulated"``: those gradients also hold the last architecture
             step's, as a loop that zeroes only the weights' gradients before its weight step (NB201's DARTS-V1);
-            they are kept with the architecture optimizer's state, so a resumed search repeats this too.
+            they are kept with the architecture optimizer's state, so a resumed search repeats this too. A weight
+            optimizer without ``clip_norm`` (no clip) takes plain weight steps whatever the span.
     """
 
     def __init__(
