@@ -102,6 +102,8 @@ class SearchParts:
             average=self.world.average_ if self.world.distributed else None,
             tensorboard=c["tensorboard"],
             overwrite=c["overwrite"],
+            step_order=c["step_order"],
+            clip_span=c["grad_clip_span"],
         )
 
 
@@ -140,8 +142,9 @@ def build_inference(
     model, guide = build_pair(spec, supernet, space, c["method_options"], c["guide"])
     guide.to(next(supernet.parameters()).device)
     weight_optim = c["weight_optim"] or weight_sgd(
-        c["epochs"], c["weight_lr"], c["weight_lr_min"], weight_decay=c["weight_decay"], clip_norm=c["grad_clip"]
-    )
+        c["epochs"], c["weight_lr"], c["weight_lr_min"], weight_decay=c["weight_decay"], clip_norm=c["grad_clip"],
+        nesterov=c["nesterov"],
+    )  # fmt: skip
     arch_optim = c["arch_optim"]
     if isinstance(arch_optim, str):
         arch_optim = arch_optimizer(arch_optim, c["arch_lr"], c["arch_weight_decay"], model)
@@ -166,7 +169,8 @@ def build_search(config: SearchConfig | str | None = None, **overrides) -> Searc
         )
     shard = dict(rank=world.rank, world_size=world.size, channels_last=c["channels_last"])
     train = Batches(weights_half, c["batch_size"], device=device, seed=seed, **shard)
-    valid = Batches(arch_half, c["batch_size"], device=device, seed=seed + 1, mean=train.mean, std=train.std, **shard)
+    valid = Batches(arch_half, c["batch_size"], device=device, seed=seed + 1, mean=train.mean, std=train.std,
+                    draw=c["valid_batches"], **shard)  # fmt: skip
 
     seed_everything(seed)
     supernet = space.supernet(

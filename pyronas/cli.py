@@ -178,8 +178,10 @@ def cmd_methods(args) -> int:
     for name in sorted(METHODS):
         spec = METHODS[name]
         print(f"{name}: {spec.description}")
-        protocol = {k: v for k, v in spec.protocol.items() if k != "stages"}
+        protocol = {k: v for k, v in spec.protocol.items() if k not in ("stages", "spaces")}
         print("  protocol: " + ", ".join(f"{k}={v}" for k, v in protocol.items()))
+        for space, own in spec.protocol.get("spaces", {}).items():
+            print(f"  on {space}: " + ", ".join(f"{k}={v}" for k, v in own.items()))
         options = spec.options()
         print("  options (--option KEY=VALUE): " + (", ".join(f"{k}={v}" for k, v in options.items()) or "none"))
     return 0

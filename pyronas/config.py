@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pyronas.data.batches import DRAWS
+from pyronas.infer.bilevel import CLIP_SPANS
+from pyronas.infer.search import STEP_ORDERS
 from pyronas.infer.stages import as_stages, scale_stages
 from pyronas.select import ARGMAX, VALID, parse_rule
 from pyronas.validate import SEARCH_LIMITS, check_device, check_limits, check_out_dir, check_stages
@@ -27,6 +30,8 @@ VERSION = 2
 ARCH_LR = {"adam": 3e-4, "ngvi": 0.01}  # default architecture learning rate per optimizer name
 ELBO_NAMES = ("trace", "meanfield", "tracegraph", "device")
 AMP_NAMES = ("bf16", "fp16")
+# the step protocol (how one search iteration is taken); the first value of each is the generic default
+STEP_PROTOCOL = {"step_order": STEP_ORDERS, "grad_clip_span": CLIP_SPANS, "valid_batches": DRAWS, "nesterov": None}
 BENCHMARK_ENV = "PYRONAS_NB201"
 # The embedded digits data (8x8 images, 1,797 of them) is a demo: unless told otherwise, search it with a short
 # schedule (at most 20 epochs) and a small supernet (C=8, one cell per stage) so that a search takes about a minute
@@ -56,14 +61,18 @@ def option(
     trajectory: bool = True,
     cli_default: Any = None,
     factory=None,
+    before: Any = None,
 ) -> Any:
     """A config field with the metadata the CLI and :meth:`SearchConfig.resume_key` read.
 
     ``flag``: the CLI option (default ``--field-name``); ``choices``: a tuple or a callable returning one;
     ``cli=False``: Python (and config files) only; ``trajectory=False``: left out of the resume key;
-    ``cli_default``: the command line's default where it differs (``--out runs/search``).
+    ``cli_default``: the command line's default where it differs (``--out runs/search``); ``before``: the value
+    that reproduces runs made before the field existed (left out of the resume key, so their checkpoints resume).
     """
     meta = dict(help=help, flag=flag, choices=choices, cli=cli, trajectory=trajectory, cli_default=cli_default)
+    if before is not None:
+        meta["before"] = before
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -97,6 +106,14 @@ class DataConfig:
     image_size: int | None = option(None, "resample images to N x N pixels (default: as stored)")
     train_size: int | None = option(None, "images per half of the split (default: all)")
     batch_size: int = option(64, "images per step and half (the global batch when distributed)")
+    valid_batches: str | None = option(
+        None,
+        "architecture batches: 'epoch' (one shuffled pass per epoch), 'random' (a fresh random batch every "
+        "step) or 'random-replace' (every image drawn at random, with replacement) (default: the method's "
+        "for the space, else epoch)",
+        choices=DRAWS,
+        before="epoch",
+    )
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,18 @@ class WeightOptimConfig:
     weight_lr_min: float = option(0.001, "final supernet learning rate")
     weight_decay: float | None = option(None, "supernet weight decay (default: the method's, else 3e-4)")
     grad_clip: float = option(5.0, "gradient norm clip of the supernet weights")
+    grad_clip_span: str | None = option(
+        None,
+        "what the clipped norm spans: 'weights'; 'weights+arch' (also the architecture parameters' "
+        "gradients of the training loss; only the weights are stepped); 'weights+arch-accumulated' (those "
+        "gradients plus the last architecture step's, NB201's DARTS-V1) (default: the method's for the space, "
+        "else weights)",
+        choices=CLIP_SPANS,
+        before="weights",
+    )
+    nesterov: bool | None = option(
+        None, "Nesterov momentum in the supernet SGD (default: the method's for the space, else off)", before=False
+    )
     weight_optim: Any = option(None, "a Pyro optimizer instance for the weights (default: SGD)", cli=False)
 
 
@@ -152,6 +181,13 @@ class ScheduleConfig:
         None, "send 1/K of each edge's channels through its mixed op (PC-DARTS; default off)"
     )
     stages: tuple | None = option(None, "explicit stages: dicts of pyronas.infer.Stage fields", cli=False)
+    step_order: str | None = option(
+        None,
+        "order of the two steps of an iteration: 'arch-first' (original DARTS, DrNAS) or 'weights-first' "
+        "(NB201's DARTS-V1) (default: the method's for the space, else arch-first)",
+        choices=STEP_ORDERS,
+        before="arch-first",
+    )
 
 
 @dataclass(frozen=True)
@@ -294,6 +330,9 @@ class SearchConfig:
         )
         for name in ("warmup_epochs", "progressive", "partial_channels"):  # folded into the stages
             key.pop(name)
+        for name, f in FIELDS.items():  # settings at the behaviour that runs before them had
+            if "before" in f.metadata and key.get(name) in (None, f.metadata["before"]):
+                key.pop(name)
         return key
 
 
@@ -337,15 +376,24 @@ def _collect() -> tuple[dict[str, str], dict[str, dataclasses.Field]]:
 FLAT, FIELDS = _collect()  # flat field name -> section ("" for top level), and -> its dataclass field
 
 
+def space_protocol(protocol: Mapping, space: str) -> dict:
+    """A method's protocol for one space: its ``spaces[space]`` entries over the rest (``spaces`` dropped)."""
+    own = dict(protocol)
+    per_space = own.pop("spaces", {}).get(space, {})
+    return {**own, **per_space}
+
+
 def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig:
     """``config`` with every ``None`` filled in and the combination checked (one-line ``ValueError``).
 
-    ``protocol`` is the method's (:attr:`pyronas.registry.MethodSpec.protocol`), ``space`` the
-    :class:`~pyronas.spaces.SearchSpace`. Resolving a resolved config returns it unchanged. After it,
+    ``protocol`` is the method's (:attr:`pyronas.registry.MethodSpec.protocol`; its ``spaces`` entry, per space
+    name, overrides the rest for that space), ``space`` the :class:`~pyronas.spaces.SearchSpace`.
+    Resolving a resolved config returns it unchanged. After it,
     ``schedule.stages`` always holds the schedule (dicts of :class:`~pyronas.infer.stages.Stage` fields),
     ``schedule.epochs`` their total, and ``progressive``/``partial_channels`` are folded into the stages.
     """
     c, s = config, config.schedule
+    protocol = space_protocol(protocol, space.name)
     demo = DATASET_DEFAULTS.get(c.data.dataset, {})
     if sum([bool(s.progressive), s.partial_channels is not None, s.stages is not None]) > 1:
         raise ValueError("give only one of progressive, partial_channels and stages")
@@ -392,6 +440,12 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         raise ValueError(f"select_batches must be >= 1, got {c.selection.select_batches}")
     if c.selection.select != ARGMAX and not (isinstance(c.selection.samples, int) and c.selection.samples >= 1):
         raise ValueError(f"--select {c.selection.select} needs --samples >= 1, got {c.selection.samples!r}")
+    step = {}
+    for name, choices in STEP_PROTOCOL.items():
+        value = c[name] if c[name] is not None else protocol.get(name, FIELDS[name].metadata["before"])
+        if choices is not None and value not in choices:
+            raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+        step[name] = value
     check_device(c.runtime.device)
     check_out_dir(c.runtime.out_dir)
     check_stages(list(stages))
@@ -412,6 +466,7 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         channels=c.supernet.channels if c.supernet.channels is not None else demo.get("channels", DEFAULT_CHANNELS),
         benchmark=None if benchmark is None else str(benchmark),
         method_options=dict(c.method_options or {}),
+        **step,
     )
     check_limits(resolved, SEARCH_LIMITS, "search")
     return resolved

@@ -33,7 +33,9 @@ class MethodSpec:
         protocol: defaults of the search loop for this method (``epochs``, ``warmup_epochs``,
             ``weight_decay``, ``arch_optim``, ``arch_lr``, ``arch_weight_decay``), taken from
             ``shared/METHODS.md``; ``stages`` names a progressive schedule (dicts of
-            :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs.
+            :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs; the step protocol
+            (``step_order``, ``nesterov``, ``grad_clip_span``, ``valid_batches``); and ``spaces``, per space
+            name, entries that override the others on that space (resolved by :func:`pyronas.config.resolve`).
         description: one line for ``pyronas methods``.
     """
 

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from pyronas.data.datasets import ImageData
 
+DRAWS = ("epoch", "random", "random-replace")
+
 
 def _mix(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**62)
@@ -40,6 +42,10 @@ class Batches:
             on CPU and GPU; the values are the same).
         rank, world_size: this process's shard of each global batch; ``batch_size`` must be a
             multiple of ``world_size``.
+        draw: ``"epoch"``: each epoch is one shuffled pass; ``"random"``: every batch is a fresh random
+            draw of distinct images (the first batch of a newly shuffled loader); ``"random-replace"``:
+            every image of every batch is drawn at random, with replacement. An epoch has the same number
+            of batches either way.
 
     Attributes:
         batch_size: images per yielded batch (this rank's shard); ``global_batch_size`` across ranks.
@@ -59,7 +65,10 @@ class Batches:
         channels_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        draw: str = "epoch",
     ):
+        if draw not in DRAWS:
+            raise ValueError(f"unknown draw {draw!r}; choose one of: {', '.join(DRAWS)}")
         if batch_size < 1 or batch_size > len(data):
             raise ValueError(f"batch size must lie in 1..{len(data)} for {data.name}, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -84,6 +93,7 @@ class Batches:
         self.mean = mean.to(self.device).view(1, -1, 1, 1)
         self.std = std.to(self.device).view(1, -1, 1, 1)
         self.seed = seed
+        self.draw = draw
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = torch.Generator(device=self.device)
         self.set_epoch(0)
@@ -96,11 +106,16 @@ class Batches:
         return len(self.labels) // self.global_batch_size
 
     def __iter__(self):
-        order = torch.randperm(len(self.labels), generator=self.generator, device=self.device)
-        size = self.global_batch_size
+        n, size = len(self.labels), self.global_batch_size
+        order = torch.randperm(n, generator=self.generator, device=self.device) if self.draw == "epoch" else None
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         for i in range(len(self)):
-            index = order[i * size : (i + 1) * size]
+            if order is not None:
+                index = order[i * size : (i + 1) * size]
+            elif self.draw == "random":
+                index = torch.randperm(n, generator=self.generator, device=self.device)[:size]
+            else:
+                index = torch.randint(0, n, (size,), generator=self.generator, device=self.device)
             draws = self._draw(size)  # augmentation of the whole global batch: the same on every rank
             yield self.transform(self.images[index[mine]], draws[mine]), self.labels[index[mine]]
 

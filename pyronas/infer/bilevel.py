@@ -31,6 +31,9 @@ from pyronas.infer.params import ParameterSites
 from pyronas.infer.primitives import LOGITS, SUPERNET
 from pyronas.infer.recorder import SiteRecorder
 
+CLIP_SPANS = ("weights", "weights+arch", "weights+arch-accumulated")
+KEPT_GRADS = "last_step_grads"  # the key of _KeepGrads' gradients in the architecture optimizer's state
+
 
 def is_weight(name: str) -> bool:
     """Whether a Pyro parameter name belongs to the supernet's weights (the params ``pyro.module(SUPERNET, ...)``
@@ -56,6 +59,43 @@ def _frozen(params: Iterable[torch.Tensor]) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+class _ClipAlso(PyroOptim):
+    """``optim`` called with ``clip_also=tensors``: their gradients count in its clip, but are not stepped."""
+
+    def __init__(self, optim: PyroOptim, tensors: list[torch.Tensor]):
+        self.optim, self.tensors = optim, tensors
+
+    def __call__(self, params: Iterable[torch.Tensor], *args, **kwargs) -> None:
+        self.optim(params, *args, clip_also=self.tensors, **kwargs)
+
+
+class _KeepGrads(PyroOptim):
+    """``optim`` that keeps the gradients of its last step (by param name) and saves them with its state."""
+
+    def __init__(self, optim: PyroOptim):
+        self.optim, self.grads = optim, {}
+
+    def __getattr__(self, name: str):
+        if name == "optim":
+            raise AttributeError(name)
+        return getattr(self.optim, name)
+
+    def __call__(self, params: Iterable[torch.Tensor], *args, **kwargs) -> None:
+        params = list(params)
+        self.optim(params, *args, **kwargs)
+        store = pyro.get_param_store()
+        named = ((store.param_name(p), p) for p in params if p.grad is not None)
+        self.grads = {name: p.grad.detach().clone() for name, p in named if name is not None}
+
+    def get_state(self) -> dict:
+        return {**self.optim.get_state(), KEPT_GRADS: dict(self.grads)}
+
+    def set_state(self, state: dict) -> None:
+        state = dict(state)
+        self.grads = dict(state.pop(KEPT_GRADS, {}))
+        self.optim.set_state(state)
+
+
 class BilevelSVI:
     """Two SVI objects sharing a model and a guide: one for weights, one for the rest.
 
@@ -70,6 +110,14 @@ class BilevelSVI:
         weight_optim, arch_optim: Pyro optimizers for the two groups.
         loss: any Pyro ELBO (default ``Trace_ELBO()``).
         amp: autocast dtype for model and guide (``None``: full precision, the default).
+        clip_span: what the weight optimizer's gradient-norm clip spans (``clip_also`` of
+            :class:`~pyronas.optim.GroupedOptim`). ``"weights"``; ``"weights+arch"``: the weight step also
+            computes the architecture parameters' gradients of the training loss and counts them (only the
+            weights are stepped), as a loop that clips ``model.parameters()`` after zeroing every gradient
+            (official DrNAS); ``"weights+arch-accumulated"``: those gradients also hold the last architecture
+            step's, as a loop that zeroes only the weights' gradients before its weight step (NB201's DARTS-V1);
+            they are kept with the architecture optimizer's state, so a resumed search repeats this too. A weight
+            optimizer without ``clip_norm`` (no clip) takes plain weight steps whatever the span.
     """
 
     def __init__(
@@ -81,13 +129,21 @@ class BilevelSVI:
         arch_optim: PyroOptim,
         loss: ELBO | None = None,
         amp: torch.dtype | None = None,
+        clip_span: str = "weights",
     ):
+        if clip_span not in CLIP_SPANS:
+            raise ValueError(f"clip_span must be one of {', '.join(CLIP_SPANS)}, got {clip_span!r}")
         self.model, self.guide, self.supernet = model, guide, supernet
         self.amp = amp
         self.loss = loss if loss is not None else Trace_ELBO()
-        self.weight_optim, self.arch_optim = weight_optim, arch_optim
         self._weights: set[int] | None = None
-        self.weight_svi = SVI(_only_params(model, self.is_weight), _only_params(guide, self.is_weight), weight_optim,
+        self.clip_arch = clip_span != "weights" and getattr(weight_optim, "clip_norm", None) is not None
+        if self.clip_arch and clip_span == "weights+arch-accumulated":
+            arch_optim = _KeepGrads(arch_optim)
+        self.weight_optim, self.arch_optim = weight_optim, arch_optim
+        self._clip_also: list[torch.Tensor] = []
+        step_optim = _ClipAlso(weight_optim, self._clip_also) if self.clip_arch else weight_optim
+        self.weight_svi = SVI(_only_params(model, self.is_weight), _only_params(guide, self.is_weight), step_optim,
                               self.loss)  # fmt: skip
         not_weight = lambda msg: not self.is_weight(msg)  # noqa: E731
         # parameters no Pyro site would register (a PyroModule held by a plain module, a plain nn.Parameter)
@@ -95,7 +151,7 @@ class BilevelSVI:
         self.sites = ParameterSites(model, guide, exclude=[supernet])
         arch_model, arch_guide = self.sites.wrap(model, "model"), self.sites.wrap(guide, "guide")
         self.arch_svi = SVI(
-            _only_params(arch_model, not_weight), _only_params(arch_guide, not_weight), arch_optim, self.loss
+            _only_params(arch_model, not_weight), _only_params(arch_guide, not_weight), self.arch_optim, self.loss
         )
 
     def is_weight(self, msg: dict) -> bool:
@@ -148,9 +204,24 @@ class BilevelSVI:
         return list(unique.values())
 
     def step_weights(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
-        """One SVI step on the supernet weights, everything else frozen; returns (loss, logits)."""
-        with _frozen(self._arch_params()):
+        """One SVI step on the supernet weights, everything else frozen (or, with ``clip_arch``, not stepped);
+        returns (loss, logits)."""
+        if not self.clip_arch:
+            with _frozen(self._arch_params()):
+                return self._step(self.weight_svi, images, labels)
+        self._clip_also[:] = [p for p in self._arch_params() if p.requires_grad]
+        if isinstance(self.arch_optim, _KeepGrads):  # the last architecture step's gradients, to accumulate onto
+            kept, self.arch_optim.grads = self.arch_optim.grads, {}
+            store = pyro.get_param_store()
+            for p in self._clip_also:
+                if store.param_name(p) in kept:
+                    p.grad = kept[store.param_name(p)].clone()
+        try:
             return self._step(self.weight_svi, images, labels)
+        finally:
+            for p in self._clip_also:
+                p.grad = None
+            self._clip_also.clear()
 
     def step_arch(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float | torch.Tensor, torch.Tensor]:
         """One SVI step on everything but the weights, weights frozen; returns (loss, logits)."""

@@ -110,7 +110,8 @@ class AllReduce(PyroOptim):
                 broadcast_(new)
             self._seen = {i: ref for i, ref in self._seen.items() if ref() is not None}
             self._seen.update((id(p), weakref.ref(p)) for p in new)
-        all_reduce_mean_(p.grad for p in params if p.grad is not None)
+        also = list(kwargs.get("clip_also", ()))  # gradients a clip counts (GroupedOptim): averaged alike
+        all_reduce_mean_(p.grad for p in [*params, *also] if p.grad is not None)
         self.optim(params, *args, **kwargs)
 
     def get_state(self) -> dict:

@@ -30,6 +30,7 @@ class SearchDiverged(FloatingPointError):
     """The ELBO, or a parameter of a model or guide distribution, became NaN or infinite."""
 
 
+STEP_ORDERS = ("arch-first", "weights-first")  # which step of an iteration comes first
 INVALID_PARAMETER = ("Expected parameter", "Expected value argument")  # torch.distributions' validation errors
 
 
@@ -78,6 +79,9 @@ class Search:
             losses and accuracies are then those of the global batches, the same on every rank.
         tensorboard: also log each epoch to ``out_dir/tensorboard``.
         overwrite: a new search moves a previous run's files in ``out_dir`` to ``previous-<time>`` when it starts.
+        step_order: ``"arch-first"`` (original DARTS, DrNAS) or ``"weights-first"`` (NB201's DARTS-V1): which of
+            the two steps of an iteration comes first.
+        clip_span: what the weights' gradient-norm clip spans (see :class:`BilevelSVI`).
 
     Ctrl-C raises :class:`~pyronas.infer.rundir.RunInterrupted`, whose message says which epochs were saved.
     """
@@ -110,7 +114,12 @@ class Search:
         average: Callable[[list[torch.Tensor]], None] | None = None,
         tensorboard: bool = False,
         overwrite: bool = False,
+        step_order: str = "arch-first",
+        clip_span: str = "weights",
     ):
+        if step_order not in STEP_ORDERS:
+            raise ValueError(f"step_order must be one of {', '.join(STEP_ORDERS)}, got {step_order!r}")
+        self.arch_first = step_order == "arch-first"
         if stages is None:
             if epochs is None or epochs < 1:
                 raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -127,7 +136,7 @@ class Search:
         self.keeps: dict[int, dict[str, torch.Tensor]] = {}  # op masks applied on entering stage i
         self.model, self.guide, self.space, self.supernet = model, guide, space, supernet
         self.train, self.valid = train, valid
-        self.svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss, amp=amp)
+        self.svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss, amp=amp, clip_span=clip_span)
         self.epochs, self.seed = epochs, seed
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
@@ -295,9 +304,11 @@ class Search:
         with warnings.catch_warnings():  # a NaN ends the epoch with one line of ours, not Pyro's warnings
             warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
             for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
-                if search_arch:
+                if search_arch and self.arch_first:
                     track("valid", self.svi.step_arch, x_valid, y_valid)
                 track("train", self.svi.step_weights, x_train, y_train)
+                if search_arch and not self.arch_first:
+                    track("valid", self.svi.step_arch, x_valid, y_valid)
                 bar.update(1)
         step_losses = {group: _floats(values) for group, values in losses.items()}
         for group, values in step_losses.items():

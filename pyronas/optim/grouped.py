@@ -46,7 +46,8 @@ class GroupedOptim(PyroOptim):
         self._seen: dict[torch.Tensor, int] = {}  # parameter -> its position in the optimizer (name order)
         self._pending: dict | None = None
 
-    def __call__(self, params: Iterable[torch.Tensor], *args, **kwargs) -> None:
+    def __call__(self, params: Iterable[torch.Tensor], *args, clip_also: Iterable[torch.Tensor] = (), **kwargs) -> None:
+        """Step ``params``; the clipped gradient norm also spans ``clip_also`` (scaled with them, not stepped)."""
         params = list(params)
         new = [p for p in params if p not in self._seen]
         if new:
@@ -55,7 +56,7 @@ class GroupedOptim(PyroOptim):
         # hence the whole search, the same in every run
         params.sort(key=self._seen.__getitem__)
         if self.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+            torch.nn.utils.clip_grad_norm_([*params, *clip_also], self.clip_norm)
         self.optimizer.step(*args, **kwargs)
 
     def _add(self, params: list[torch.Tensor]) -> None:

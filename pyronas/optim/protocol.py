@@ -14,11 +14,12 @@ def weight_sgd(
     momentum: float = 0.9,
     weight_decay: float = 3e-4,
     clip_norm: float | None = 5.0,
+    nesterov: bool = False,
 ) -> GroupedOptim:
-    """Supernet weights: SGD with momentum, cosine LR over ``epochs``, global clip."""
+    """Supernet weights: SGD with (optionally Nesterov) momentum, cosine LR over ``epochs``, global clip."""
     return GroupedOptim(
         torch.optim.SGD,
-        {"lr": lr, "momentum": momentum, "weight_decay": weight_decay},
+        {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "nesterov": nesterov},
         clip_norm=clip_norm,
         scheduler_constructor=torch.optim.lr_scheduler.CosineAnnealingLR,
         scheduler_args={"T_max": max(1, epochs), "eta_min": lr_min},

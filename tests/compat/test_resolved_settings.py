@@ -87,6 +87,11 @@ def test_resolved_settings_match_the_previous_release(case):
         assert "error" in got
         return
     expected = _expected(case)
+    if case["method"] == "darts" and case["space"] == "darts" and "weight_decay" not in case["args"]:
+        # deliberate: DARTS on its own space takes the original DARTS code's weight decay (train_search.py:27),
+        # 5e-4 (NB201's DARTS.config) stays on nb201
+        expected = json.loads(json.dumps(expected))
+        expected["config"]["weight_decay"] = 3e-4
     assert got == {"config": expected["config"], "stages": expected["stages"]}
 
 

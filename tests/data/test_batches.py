@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pyronas.data import Batches, ImageData, load_digits
@@ -46,3 +47,45 @@ def test_digits_are_never_flipped():
     assert not batches.flip
     x, _ = next(iter(batches))
     assert x.shape == (64, 1, 8, 8)
+
+
+@pytest.mark.parametrize("draw", ["random", "random-replace"])
+def test_random_validation_batches_are_fresh_draws_fixed_by_seed_and_epoch(draw):
+    a, b = Batches(_data(), 8, seed=3, draw=draw), Batches(_data(), 8, seed=3, draw=draw)
+    a.set_epoch(2)
+    b.set_epoch(2)
+    first, second = list(a), list(b)
+    assert len(first) == len(a) == 5  # an epoch has as many batches as one pass would
+    for (xa, ya), (xb, yb) in zip(first, second):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    labels = [y for _, y in first]
+    a.set_epoch(3)
+    assert not all(torch.equal(y, z) for y, z in zip(labels, (y for _, y in a)))
+
+
+def test_random_batches_hold_distinct_images_and_may_repeat_across_batches():
+    data = _data(n=16, flip=False)
+    data = ImageData(data.images, torch.arange(16), [str(i) for i in range(16)], "toy", False)  # label = index
+    seen = []
+    for epoch in range(4):
+        batches = Batches(data, 8, augment=False, draw="random")
+        batches.set_epoch(epoch)
+        for _, y in batches:
+            assert len(set(y.tolist())) == 8
+            seen.append(frozenset(y.tolist()))
+    one_pass = Batches(data, 8, augment=False)
+    assert sorted(torch.cat([y for _, y in one_pass]).tolist()) == list(range(16))  # a pass covers every image
+    assert len(seen) > len(set(seen)) or any(a & b for a, b in zip(seen[::2], seen[1::2]))  # draws overlap
+
+
+def test_random_batches_shard_one_global_draw():
+    whole = Batches(_data(), 8, seed=1, draw="random")
+    shards = [Batches(_data(), 8, seed=1, draw="random", rank=r, world_size=2) for r in range(2)]
+    for (x, y), *parts in zip(whole, *shards):
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+
+
+def test_unknown_draw_is_refused():
+    with pytest.raises(ValueError, match="unknown draw"):
+        Batches(_data(), 8, draw="sometimes")

@@ -9,7 +9,7 @@ import torch
 
 from pyronas.api import search
 from pyronas.data import Batches, load_digits, split_halves
-from pyronas.infer import BilevelSVI, CheckpointError, SearchDiverged
+from pyronas.infer import BilevelSVI, CheckpointError, Search, SearchDiverged
 from pyronas.optim import arch_adam, weight_sgd
 from pyronas.registry import METHODS, get_method
 from pyronas.spaces import SPACES, get_space
@@ -201,3 +201,35 @@ def test_single_path_search_learns_and_reproduces(method, space):
 def test_single_path_refuses_compile():
     with pytest.raises(ValueError, match="compile and single_path do not combine"):
         search("drnas", epochs=1, single_path=True, compile=True, **TINY)
+
+
+@pytest.mark.parametrize("method, clip", [("darts", 0.05), ("drnas", 0.05)])
+def test_resume_repeats_the_reference_step_protocols(method, clip, tmp_path):
+    """DARTS-V1's clip counts the last architecture step's gradients (kept in the checkpoint), DrNAS's the
+    architecture gradients of the training loss, both with random validation batches; a clip that binds at
+    every step makes each of them matter. A search stopped after its first epoch and resumed ends bitwise
+    where an uninterrupted one ends."""
+    run = dict(TINY, epochs=2, grad_clip=clip)
+    full = search(method, out_dir=tmp_path / "full", **run)
+    original = Search._epoch
+
+    def stop_at_epoch_one(self, bar):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, bar)
+
+    Search._epoch = stop_at_epoch_one
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(method, out_dir=tmp_path / "cut", **run)
+    finally:
+        Search._epoch = original
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 1
+    if method == "darts":
+        assert state["arch_optim"]["last_step_grads"]  # the carried gradients are in the checkpoint
+    resumed = search(method, out_dir=tmp_path / "cut", resume=True, **run)
+    assert resumed.op_probabilities == full.op_probabilities
+    a, b = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("full", "cut"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]

@@ -72,3 +72,26 @@ def test_a_step_does_not_depend_on_the_order_of_the_parameters():
         optim([params[i] for i in order])
         results.append(torch.cat([p.detach().reshape(-1) for p in params]))
     assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+def test_clip_also_counts_other_gradients_in_the_norm_without_stepping_them():
+    ua, ub, _, _ = _params()
+    opt = GroupedOptim(torch.optim.SGD, {"lr": 1.0}, clip_norm=1.0)
+    ua.grad = torch.tensor([3.0, 0.0])
+    ub.grad = torch.tensor([4.0])  # counted in the norm (5), not stepped
+    opt([ua], clip_also=[ub])
+    assert torch.allclose(ua.detach(), torch.tensor([3.0 - 0.6, 4.0]))
+    assert torch.allclose(ub.detach(), torch.tensor([0.0]))
+
+
+def test_nesterov_changes_the_second_sgd_step():
+    def two_steps(nesterov):
+        p = torch.nn.Parameter(torch.tensor([1.0]))
+        opt = weight_sgd(10, lr=0.1, weight_decay=0.0, clip_norm=None, nesterov=nesterov)
+        for _ in range(2):
+            p.grad = torch.tensor([1.0])
+            opt([p])
+        return float(p.detach())
+
+    assert two_steps(False) == pytest.approx(1.0 - 0.1 - 0.1 * 1.9)  # buffer 1, then 1.9
+    assert two_steps(True) == pytest.approx(1.0 - 0.1 * 1.9 - 0.1 * (1 + 0.9 * 1.9))

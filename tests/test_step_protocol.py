@@ -1,0 +1,62 @@
+"""The step protocol settings (order, Nesterov, clip span, validation batches): resolved per method and space,
+reachable as flags and keywords, and left out of the resume key at the behaviour runs before them had."""
+
+import pytest
+
+from pyronas.build import resolve_search
+from pyronas.cli import parse_args
+from pyronas.config import resolve, search_config, space_protocol
+from pyronas.registry import MethodSpec
+from pyronas.spaces import get_space
+
+STEP = ("step_order", "nesterov", "grad_clip_span", "valid_batches")
+
+
+@pytest.mark.parametrize(
+    "method, space, expected",
+    [
+        ("darts", "nb201", ("weights-first", True, "weights+arch-accumulated", "random-replace")),
+        ("darts", "darts", ("arch-first", False, "weights", "random")),
+        ("drnas", "nb201", ("arch-first", False, "weights+arch", "random")),
+        ("drnas", "darts", ("arch-first", False, "weights+arch", "random")),
+        ("balenas", "nb201", ("arch-first", False, "weights", "epoch")),
+        ("bayesnas", "darts", ("arch-first", False, "weights", "epoch")),
+    ],
+)
+def test_each_method_resolves_its_reference_step_per_space(method, space, expected):
+    c, _, _ = resolve_search(method, space=space)
+    assert tuple(c[name] for name in STEP) == expected
+
+
+def test_darts_weight_decay_follows_the_space():
+    assert resolve_search("darts", space="nb201")[0]["weight_decay"] == 5e-4  # NB201's DARTS.config
+    assert resolve_search("darts", space="darts")[0]["weight_decay"] == 3e-4  # original DARTS code
+
+
+def test_given_settings_win_over_the_protocol():
+    c, _, _ = resolve_search("darts", space="nb201", step_order="arch-first", nesterov=False, valid_batches="epoch")
+    assert (c["step_order"], c["nesterov"], c["valid_batches"]) == ("arch-first", False, "epoch")
+
+
+def test_a_plugin_protocol_differs_per_space_and_is_checked():
+    protocol = {"epochs": 3, "valid_batches": "random", "spaces": {"darts": {"step_order": "weights-first"}}}
+    assert space_protocol(protocol, "darts") == {"epochs": 3, "valid_batches": "random", "step_order": "weights-first"}
+    assert space_protocol(protocol, "nb201") == {"epochs": 3, "valid_batches": "random"}
+    spec = MethodSpec("x", "m:M", "g:G", protocol={"spaces": {"nb201": {"step_order": "sideways"}}})
+    with pytest.raises(ValueError, match="unknown step_order 'sideways'"):
+        resolve(search_config("drnas"), spec.protocol, get_space("nb201"))
+
+
+def test_flags_parse_into_the_settings():
+    argv = ["search", "--step-order", "weights-first", "--nesterov", "--grad-clip-span", "weights+arch"]
+    c = parse_args([*argv, "--valid-batches", "random-replace"]).settings
+    assert tuple(c[name] for name in STEP) == ("weights-first", True, "weights+arch", "random-replace")
+    assert parse_args(["search", "--no-nesterov"]).settings["nesterov"] is False
+
+
+def test_resume_key_holds_a_setting_only_away_from_the_behaviour_before_it():
+    before, _, _ = resolve_search("balenas")
+    assert not set(STEP) & set(before.resume_key())  # checkpoints written before the settings still resume
+    darts, _, _ = resolve_search("darts")
+    assert set(STEP) <= set(darts.resume_key())
+    assert darts.resume_key() != darts.replace(valid_batches="random").resume_key()
