@@ -118,10 +118,10 @@ def _run(settings: dict, out_dir: Path, *, resume: bool = False, stop_after: int
     if stop_after is not None:
         epoch = runner._epoch
 
-        def interrupting(bar):
+        def interrupting():
             if runner.epoch >= stop_after:
                 raise KeyboardInterrupt
-            return epoch(bar)
+            return epoch()
 
         runner._epoch = interrupting
     try:

@@ -132,10 +132,10 @@ def test_ctrl_c_says_what_was_saved(stop, tmp_path, capsys, monkeypatch):
 
     original = Search._epoch
 
-    def epoch(self, bar):
+    def epoch(self):
         if self.epoch == stop:
             raise KeyboardInterrupt
-        return original(self, bar)
+        return original(self)
 
     monkeypatch.setattr(Search, "_epoch", epoch)
     assert main(["search", *TINY, "--out", str(tmp_path)]) == 130

@@ -4,7 +4,8 @@ from pyronas.infer.bilevel import BilevelSVI, is_weight
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pyronas.infer.elbo import DeviceTrace_ELBO, NotReparameterizedError
 from pyronas.infer.primitives import classify, kl_weight
-from pyronas.infer.search import Search, SearchDiverged, op_entropy, seed_everything
+from pyronas.infer.record import op_entropy
+from pyronas.infer.search import Search, SearchDiverged, seed_everything
 from pyronas.infer.stages import Stage
 
 __all__ = [

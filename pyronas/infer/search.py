@@ -1,4 +1,4 @@
-"""The search loop: bilevel SVI epochs with logging, checkpoints, resume and a progress bar."""
+"""The search loop: bilevel SVI epochs over stages, with resume; what it records is :mod:`pyronas.infer.record`'s."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pyronas.data.batches import Batches
 from pyronas.infer.bilevel import BilevelSVI
 from pyronas.infer.checkpoint import CheckpointError
 from pyronas.infer.params import load_store_only_state, store_only_state
-from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
+from pyronas.infer.record import EpochTally, SearchRecorder
 from pyronas.infer.stages import Stage, as_stages, enter_stage
 from pyronas.spaces import SearchSpace
 
@@ -39,12 +39,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def op_entropy(probs: Mapping[str, torch.Tensor]) -> float:
-    """Mean over edges (and cell types) of the categorical entropy of op probabilities, in nats."""
-    values = [-(p * p.clamp_min(1e-12).log()).sum(-1) for p in probs.values()]
-    return float(torch.cat(values).mean())
 
 
 class Search:
@@ -141,16 +135,24 @@ class Search:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
         self.config = dict(config or {})
-        self.rundir = RunDir(
-            out_dir, "search", config=self.config, resume_key=resume_key, read_key=read_key, write=write,
-            tensorboard=tensorboard, overwrite=overwrite, names=(space.edge_names, space.ops),
+        self.recorder = SearchRecorder(
+            out_dir, epochs=epochs, progress=progress, write=write, config=self.config, resume_key=resume_key,
+            read_key=read_key, tensorboard=tensorboard, overwrite=overwrite, names=(space.edge_names, space.ops),
         )  # fmt: skip
         self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write
         self.average = average
-        self.history: list[dict] = []
         self.epoch = 0  # epochs completed
-        self.saved = 0  # epochs in the checkpoint on disk
+
+    @property
+    def history(self) -> list[dict]:
+        """The records of the epochs run so far (those of a resumed checkpoint included)."""
+        return self.recorder.history
+
+    @property
+    def saved(self) -> int:
+        """Epochs in the checkpoint on disk."""
+        return self.recorder.saved
 
     # -- state ---------------------------------------------------------------------------------
     def _materialize(self) -> None:
@@ -167,7 +169,7 @@ class Search:
             "format": 1,
             "epoch": self.epoch,
             "config": self.config,
-            "resume_key": self.rundir.resume_key,
+            "resume_key": self.recorder.resume_key,
             "model": self.model.state_dict(),
             "guide": self.guide.state_dict(),
             "param_store": store_only_state([self.model, self.guide, self.supernet]),  # plain pyro.param sites
@@ -204,13 +206,12 @@ class Search:
 
     def load_state_dict(self, state: dict) -> None:
         """Load a checkpoint's state; its stage's supernet must be in place (``run(resume=True)`` sees to it)."""
-        self.rundir.check(state)
+        self.recorder.restore(state)
         self.model.load_state_dict(state["model"])
         self.guide.load_state_dict(state["guide"])
         load_store_only_state(state.get("param_store", {}))
         self.svi.weight_optim.set_state(state["weight_optim"])
         self.svi.arch_optim.set_state(state["arch_optim"])
-        self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         self.stage, self.keeps = int(state.get("stage", -1)), dict(state.get("keeps") or {})
 
@@ -233,8 +234,7 @@ class Search:
     def _run(self, resume: bool) -> list[dict]:
         state = None
         if resume:
-            state = self.rundir.load()
-            self.saved = int(state["epoch"])
+            state = self.recorder.load()
             self._restore_stages(state)
         try:
             try:
@@ -245,35 +245,26 @@ class Search:
                 raise self._diverged("init", self.epoch, "a distribution's parameter is NaN or infinite") from None
             if state is not None:
                 self.load_state_dict(state)
-            self.rundir.start(self.history)
+            self.recorder.start(self.epoch, min(len(self.train), len(self.valid)))
             self._loop()
         except KeyboardInterrupt as e:
             if type(e) is not KeyboardInterrupt:  # a subclass (RunInterrupted, a caller's own) passes unchanged
                 raise
-            raise interrupted("search", self.saved, self.out_dir if self.write else None) from None
+            raise self.recorder.interrupted() from None
         finally:
-            self.rundir.close()
+            self.recorder.close()
         return self.history
 
     def _loop(self) -> None:
-        steps = min(len(self.train), len(self.valid))
-        bar = progress_bar(self.epochs * steps, self.epoch * steps, "search", self.progress)
-        try:
-            while self.epoch < self.epochs:
-                index, _ = self._stage_at(self.epoch)
-                if index != self.stage:
-                    self._enter_stage(index)
-                record = self._epoch(bar)
-                self.history.append(record)
-                self.epoch += 1
-                if self.progress:
-                    bar.write(epoch_line(record, self.epochs))
-                self.rundir.log(record, self.state_dict() if self.rundir.write else None)
-                self.saved = self.epoch
-        finally:
-            bar.close()
+        while self.epoch < self.epochs:
+            index, _ = self._stage_at(self.epoch)
+            if index != self.stage:
+                self._enter_stage(index)
+            record = self._epoch()
+            self.epoch += 1
+            self.recorder.commit(record, self.state_dict)
 
-    def _epoch(self, bar) -> dict:
+    def _epoch(self) -> dict:
         epoch = self.epoch
         seed_everything(self.seed * 10_007 + epoch)
         self.train.set_epoch(epoch)
@@ -282,9 +273,7 @@ class Search:
         search_arch = epoch - stage_start >= self.stages[index].warmup_epochs
         # per-step losses are floats, or 0-d device tensors under a sync-free ELBO; correct counts stay on the
         # device; both are read back once, at the end of the epoch
-        losses: dict[str, list] = {"train": [], "valid": []}
-        correct: dict[str, torch.Tensor | int] = {"train": 0, "valid": 0}
-        seen = {"train": 0, "valid": 0}
+        tally = EpochTally()
 
         def track(group: str, step: Callable, images: torch.Tensor, labels: torch.Tensor) -> None:
             try:
@@ -295,12 +284,10 @@ class Search:
                 raise self._diverged(group, epoch, "a distribution's parameter became NaN or infinite") from None
             if not torch.is_tensor(loss):
                 self._check(loss, group, epoch)
-            losses[group].append(loss)
-            correct[group] = correct[group] + (logits.argmax(-1) == labels).sum()
-            seen[group] += len(labels)
+            tally.add(group, loss, logits, labels)
 
         start = time.perf_counter()
-        bar.set_description(f"search {epoch + 1}/{self.epochs}")
+        self.recorder.begin_epoch(epoch)
         with warnings.catch_warnings():  # a NaN ends the epoch with one line of ours, not Pyro's warnings
             warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
             for (x_train, y_train), (x_valid, y_valid) in zip(self.train, self.valid):
@@ -309,57 +296,21 @@ class Search:
                 track("train", self.svi.step_weights, x_train, y_train)
                 if search_arch and not self.arch_first:
                     track("valid", self.svi.step_arch, x_valid, y_valid)
-                bar.update(1)
-        step_losses = {group: _floats(values) for group, values in losses.items()}
-        for group, values in step_losses.items():
-            if any(torch.is_tensor(v) for v in losses[group]):  # float losses were checked at their step
-                for value in values:
-                    self._check(value, group, epoch)
+                self.recorder.step()
+        for group, values in tally.read().items():  # float losses were checked at their step
+            for value in values:
+                self._check(value, group, epoch)
         if self.average is not None:
-            step_losses, correct, seen = self._global(step_losses, correct, seen)
+            tally.average(self.average, self.train.device)
         lr = getattr(self.svi.weight_optim, "lr", None)
         step_schedule = getattr(self.svi.weight_optim, "step", None)
         if callable(step_schedule):
             step_schedule()
         probs = self.op_probabilities()
-        genotype = self.space.derive(probs)
-        record = {
-            "epoch": epoch + 1,
-            "stage": index + 1,
-            "train_loss": _mean(step_losses["train"]),
-            "train_acc": 100.0 * float(correct["train"]) / max(1, seen["train"]),
-            "valid_loss": _mean(step_losses["valid"]) if search_arch else None,
-            "valid_acc": 100.0 * float(correct["valid"]) / max(1, seen["valid"]) if search_arch else None,
-            "entropy": op_entropy(probs),
-            "weight_lr": lr,
-            "genotype": genotype,
-            "op_probabilities": {cell: p.tolist() for cell, p in probs.items()},
-            "seconds": time.perf_counter() - start,
-            "train_loss_steps": step_losses["train"],
-            "valid_loss_steps": step_losses["valid"],
-        }
-        if self.benchmark is not None:
-            record["benchmark"] = self.benchmark.accuracies(genotype)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
-        return record
-
-    def _global(self, step_losses: dict, correct: dict, seen: dict) -> tuple[dict, dict, dict]:
-        """The epoch's per-step losses and counts over all processes (one collective).
-
-        Shards are equal, so the mean of the processes' batch-mean losses is the global batch's mean loss;
-        counts are averaged too, which keeps their ratio, the accuracy.
-        """
-        groups = list(step_losses)
-        device = self.train.device
-        losses = [torch.tensor(step_losses[g], dtype=torch.float64, device=device) for g in groups]
-        counts = torch.tensor([float(correct[g]) for g in groups] + [float(seen[g]) for g in groups], device=device)
-        self.average([*losses, counts])
-        counts = counts.tolist()
-        return (
-            {g: t.tolist() for g, t in zip(groups, losses)},
-            dict(zip(groups, counts[: len(groups)])),
-            dict(zip(groups, counts[len(groups) :])),
-        )
+        return self.recorder.record(
+            tally, epoch=epoch, stage=index, searched=search_arch, probs=probs, genotype=self.space.derive(probs),
+            weight_lr=lr, seconds=time.perf_counter() - start, benchmark=self.benchmark,
+        )  # fmt: skip
 
     def _check(self, loss: float, group: str, epoch: int) -> None:
         if not math.isfinite(loss):
@@ -370,21 +321,10 @@ class Search:
         step = {"train": "a weight step", "valid": "an architecture step", "init": "the first model and guide run"}
         return SearchDiverged(
             f"the search diverged in epoch {epoch + 1}: {what} in {step.get(group, group)}; lower the learning rate, "
-            f"or check the data and --option values ({kept(self.saved, self.out_dir if self.write else None)})"
+            f"or check the data and --option values ({self.recorder.kept()})"
         )
 
 
 def _invalid_parameter(error: ValueError) -> bool:
     """Whether ``error`` is torch.distributions' refusal of a parameter or value (NaN, infinite, out of support)."""
     return any(text in str(error) for text in INVALID_PARAMETER)
-
-
-def _floats(values: list) -> list[float]:
-    """Python floats from a list of floats and/or 0-d tensors (one device read for the tensors)."""
-    if not any(torch.is_tensor(v) for v in values):
-        return list(values)
-    return torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in values]).cpu().tolist()
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / max(1, len(values))

@@ -111,10 +111,10 @@ def _worker(rank: int, out: str, port: int) -> None:
     # interrupted after epoch 1, then resumed by both ranks from rank 0's checkpoint
     real_epoch = pyronas.infer.search.Search._epoch
 
-    def cut(self, bar):
+    def cut(self):
         if self.epoch == 1:
             raise _Interrupt
-        return real_epoch(self, bar)
+        return real_epoch(self)
 
     pyronas.infer.search.Search._epoch = cut
     with pytest.raises(_Interrupt):

@@ -170,10 +170,10 @@ def test_resume_across_the_stage_boundary_repeats_the_uninterrupted_search(unint
     full_dir, full = uninterrupted
     original = Search._epoch
 
-    def interrupted(self, bar):
+    def interrupted(self):
         if self.epoch == stop_after:
             raise KeyboardInterrupt
-        return original(self, bar)
+        return original(self)
 
     Search._epoch = interrupted
     try:

@@ -213,10 +213,10 @@ def test_resume_repeats_the_reference_step_protocols(method, clip, tmp_path):
     full = search(method, out_dir=tmp_path / "full", **run)
     original = Search._epoch
 
-    def stop_at_epoch_one(self, bar):
+    def stop_at_epoch_one(self):
         if self.epoch == 1:
             raise KeyboardInterrupt
-        return original(self, bar)
+        return original(self)
 
     Search._epoch = stop_at_epoch_one
     try:
