@@ -3,7 +3,9 @@
 ``w[cell][e] ~ Dirichlet(prior_concentration)``; the supernet mixes ops with a fresh pathwise
 sample of ``w`` at every step (the guide's ``rsample``). With ``kl_weight = 0`` (the
 published default, which regularises the guide by weight decay instead) the ELBO reduces to
-the expected cross-entropy; a positive ``kl_weight`` adds ``kl_weight * KL(q || p)`` per edge.
+the expected cross-entropy; a positive ``kl_weight`` adds ``kl_weight * KL(q || p)`` per edge
+(estimated at the drawn ``w`` by the default ``trace`` ELBO; the official ``--reg_type kl``, an
+analytic KL without weight decay, is ``--elbo meanfield --arch-weight-decay 0``).
 
 Progressive learning (``pyronas search --progressive``, the registry's ``protocol["stages"]``):
 a memory-saving two-stage schedule run by the engine's generic stages
