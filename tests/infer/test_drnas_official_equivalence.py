@@ -75,7 +75,7 @@ DRAW_SEED = 1234
 
 
 class RowDraws:
-    """A stand-in for ``torch._sample_dirichlet`` that draws each row of the concentration from its own generator.
+    """A stand-in for ``torch._sample_dirichlet`` drawing the rows of the concentration one by one from its generator.
 
     Records the rows it draws; draws made :meth:`aside` come from a second generator and are not recorded.
     """
