@@ -3,7 +3,9 @@
 ``w[cell][e] ~ Dirichlet(prior_concentration)``; the supernet mixes ops with a fresh pathwise
 sample of ``w`` at every step (the guide's ``rsample``). With ``kl_weight = 0`` (the
 published default, which regularises the guide by weight decay instead) the ELBO reduces to
-the expected cross-entropy; a positive ``kl_weight`` adds ``kl_weight * KL(q || p)`` per edge.
+the expected cross-entropy; a positive ``kl_weight`` adds ``kl_weight * KL(q || p)`` per edge
+(estimated at the drawn ``w`` by the default ``trace`` ELBO; the official ``--reg_type kl``, an
+analytic KL without weight decay, is ``--elbo meanfield --arch-weight-decay 0``).
 
 Progressive learning (``pyronas search --progressive``, the registry's ``protocol["stages"]``):
 a memory-saving two-stage schedule run by the engine's generic stages
@@ -19,9 +21,9 @@ a memory-saving two-stage schedule run by the engine's generic stages
 
 With ``--epochs E`` both stages and their warm-ups scale by ``E / 100``.
 
-The search step follows the official ``train_search.py`` (a fresh random validation batch every step, a
-clip that counts the Dirichlet parameters' gradients of the training loss); the settings and every remaining
-deviation are in the README section "How each method follows its reference code".
+The search step follows the official ``train_search.py`` (a fresh random validation batch every step; on NB201 a
+clip that counts the Dirichlet parameters' gradients of the training loss, on the DARTS space one over the weights);
+the settings and every remaining deviation are in the README section "How each method follows its reference code".
 
 References:
     [1] X. Chen, R. Wang, M. Cheng, X. Tang, C.-J. Hsieh. DrNAS: Dirichlet Neural
@@ -91,6 +93,9 @@ SPEC = MethodSpec(
         # training loss included (lines 266-273); measured extra cost of the latter: at most ~3 % of a weight step
         "valid_batches": "random",
         "grad_clip_span": "weights+arch",
+        # DARTS-space/train_search.py keeps its Dirichlet parameters out of model.parameters() (plain tensors,
+        # model_search.py:215-220), so its clip (line 191) spans the weights alone
+        "spaces": {"darts": {"grad_clip_span": "weights"}},
         # progressive learning (--progressive): partial channels 4 with all ops, then top-3 ops per edge at 2
         "stages": (
             {"epochs": 50, "warmup_epochs": 10, "partial_channels": 4},

@@ -18,7 +18,7 @@ STEP = ("step_order", "nesterov", "grad_clip_span", "valid_batches")
         ("darts", "nb201", ("weights-first", True, "weights+arch-accumulated", "random-replace")),
         ("darts", "darts", ("arch-first", False, "weights", "random")),
         ("drnas", "nb201", ("arch-first", False, "weights+arch", "random")),
-        ("drnas", "darts", ("arch-first", False, "weights+arch", "random")),
+        ("drnas", "darts", ("arch-first", False, "weights", "random")),  # DARTS-space alphas: no module params
         ("balenas", "nb201", ("arch-first", False, "weights", "epoch")),
         ("bayesnas", "darts", ("arch-first", False, "weights", "epoch")),
     ],
