@@ -170,3 +170,20 @@ def test_report_names_decisions_and_draws_no_cell_graph(tmp_path):
     assert summary["edges"]["choices3"]["kernel"]["ops"].keys() == {"conv1x1", "conv3x3", "conv5x5"}
     assert summary["edges"]["choices2"]["depth"]["ops"].keys() == {"skip", "block"}
     assert get_space(EXAMPLE).validate(summary["derived_cell"]["genotype"]) == summary["derived_cell"]["genotype"]
+
+
+def test_none_candidate_is_inactive_per_row_for_bayesnas():
+    from pyronas.guides.bayesnas import BayesNASGuide
+
+    from pyronas.compress import active_ops
+
+    def net(num_classes, in_channels):
+        return nn.Sequential(
+            Choice({"none": Scale(0.0), "keep": Scale(1.0)}, label="drop"),
+            Choice({"a": Scale(1.0), "b": Scale(2.0)}, label="plain"),
+        )
+
+    space = ModuleSpace(net)
+    assert active_ops(space, "choices2").tolist() == [[False, True], [True, True]]
+    probs = BayesNASGuide(space, threshold=0.99).op_probabilities()["choices2"]
+    assert torch.allclose(probs.sum(-1), torch.ones(2)) and probs[0, 0] == 0  # the none row is not cut: edge gate 1
