@@ -187,3 +187,19 @@ def test_none_candidate_is_inactive_per_row_for_bayesnas():
     assert active_ops(space, "choices2").tolist() == [[False, True], [True, True]]
     probs = BayesNASGuide(space, threshold=0.99).op_probabilities()["choices2"]
     assert torch.allclose(probs.sum(-1), torch.ones(2)) and probs[0, 0] == 0  # the none row is not cut: edge gate 1
+
+
+def test_spaces_come_from_entry_points(monkeypatch):
+    import importlib.metadata
+
+    from pyronas.spaces import ENTRY_POINTS, SpaceRegistry
+
+    declared = {point.name: point.value for point in importlib.metadata.entry_points(group=ENTRY_POINTS)}
+    assert declared["nb201"] == "pyronas.spaces.nb201:NB201Space"
+    assert declared["darts"] == "pyronas.spaces.darts:DARTSSpace"
+    plugin = importlib.metadata.EntryPoint("mine", EXAMPLE, ENTRY_POINTS)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [plugin] if group == ENTRY_POINTS else [])
+    registry = SpaceRegistry()
+    assert registry["mine"] is choice_convnet and {"nb201", "darts"} <= set(registry)
+    monkeypatch.setattr("pyronas.spaces.SPACES", registry)
+    assert get_space("mine").row_names("choices3") == ("kernel",)
