@@ -203,3 +203,26 @@ def test_spaces_come_from_entry_points(monkeypatch):
     assert registry["mine"] is choice_convnet and {"nb201", "darts"} <= set(registry)
     monkeypatch.setattr("pyronas.spaces.SPACES", registry)
     assert get_space("mine").row_names("choices3") == ("kernel",)
+
+
+def test_tensorboard_tags_name_rows_and_candidates_per_table():
+    from pyronas.infer.rundir import _to_board
+
+    class Writer:
+        def __init__(self):
+            self.tags = []
+
+        def add_scalar(self, tag, value, step):
+            self.tags.append(tag)
+
+        def flush(self):
+            pass
+
+    space = get_space(EXAMPLE)
+    names = {t: (space.row_names(t), space.candidate_names(t)) for t in space.cell_types}
+    writer = Writer()
+    probs = {t: torch.full(shape, 0.5).tolist() for t, shape in space.arch_shape.items()}
+    _to_board(writer, {"epoch": 1, "op_probabilities": probs}, names)
+    assert "op_probabilities/choices2/width/16" in writer.tags
+    assert "op_probabilities/choices2/depth/skip" in writer.tags
+    assert "op_probabilities/choices3/kernel/conv5x5" in writer.tags
