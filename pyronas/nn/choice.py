@@ -132,14 +132,14 @@ class WidthChoice(Decision):
         self.register_buffer("masks", masks, persistent=False)  # [K, C]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != self.max_channels:
-            raise ValueError(f"width choice {self.label!r} expects {self.max_channels} channels, got {x.shape[1]}")
-        if self._fixed is not None:
-            mask = self.masks[self._fixed]
+        if self._fixed is not None:  # no Python checks on x here: torch.fx traces a fixed choice (export)
+            mask = self.masks[self._fixed].to(x.dtype)
         else:
+            if x.shape[1] != self.max_channels:
+                raise ValueError(f"width choice {self.label!r} expects {self.max_channels} channels, got {x.shape[1]}")
             weights, active = self._active()
             mask = (weights[active].unsqueeze(-1).to(x.dtype) * self.masks[active].to(x.dtype)).sum(0)
-        return x * mask.view(1, -1, *([1] * (x.dim() - 2)))
+        return (x.movedim(1, -1) * mask).movedim(-1, 1)  # mask over dim 1, any number of trailing dims
 
 
 def decisions(network: nn.Module) -> Iterator[tuple[str, Decision]]:

@@ -8,6 +8,7 @@ by their number of candidates, ``"choices<K>"`` with one row per label, so a met
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 
@@ -159,6 +160,17 @@ class ModuleSpace(SearchSpace):
         for label, decision in decisions(network):
             decision.fix(chosen[label])
         return network
+
+    def export(self, supernet: nn.Module, genotype: str, **network) -> nn.Module:
+        """A copy of the supernet's network, trained weights and all, with every decision fixed to the genotype's
+        candidate (its other candidates stay in the module tree, unused; :func:`~pyronas.nn.export.torch_only`
+        keeps only what runs)."""
+        chosen = self._parse(genotype)
+        net = copy.deepcopy(supernet.network if isinstance(supernet, ModuleSupernet) else supernet)
+        for label, decision in decisions(net):
+            decision.set_weights(None)
+            decision.fix(chosen[label])
+        return net
 
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         chosen = self._parse(genotype)

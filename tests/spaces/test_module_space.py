@@ -226,3 +226,22 @@ def test_tensorboard_tags_name_rows_and_candidates_per_table():
     assert "op_probabilities/choices2/width/16" in writer.tags
     assert "op_probabilities/choices2/depth/skip" in writer.tags
     assert "op_probabilities/choices3/kernel/conv5x5" in writer.tags
+
+
+def test_found_network_is_the_fixed_network_with_trained_weights_torch_only():
+    from pyronas.nn.export import pyronas_modules
+
+    result = search("drnas", space=EXAMPLE, **TINY)
+    net = result.network(calibration=0)  # inherited weights, supernet's BatchNorm statistics
+    assert pyronas_modules(net) == {}
+    x = torch.randn(3, 1, 8, 8)
+    one_hot = get_space(EXAMPLE).one_hot(result.genotype)
+    assert torch.allclose(net(x), result.supernet.eval()(x, one_hot), atol=1e-6)
+    assert pyronas_modules(result.network(inherit_weights=False)) == {}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_method_test_kit_passes_on_a_network_of_your_own(method):
+    from pyronas.testing import check_method
+
+    check_method(method, space=EXAMPLE)
