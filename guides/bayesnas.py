@@ -66,7 +66,7 @@ class BayesNASGuide(PyroModule):
         self.locs = PyroModule()
         self.scales = PyroModule()
         for cell, (edges, ops) in space.arch_shape.items():
-            op_locs = torch.full((edges, ops), init_loc) * active_ops(space)  # ``none`` is never used: start it shut
+            op_locs = torch.full((edges, ops), init_loc) * active_ops(space, cell)  # ``none`` never used: start shut
             setattr(self.locs, f"{cell}_op", PyroParam(op_locs))
             setattr(self.locs, f"{cell}_edge", PyroParam(torch.full((edges,), init_loc)))
             for part, shape in (("op", (edges, ops)), ("edge", (edges,))):
@@ -94,7 +94,7 @@ class BayesNASGuide(PyroModule):
         """Relevance ``{cell: [E, K]}`` in ``[0, 1]``: ``|posterior-mean weight|`` over its cell type's largest."""
         out = {}
         for cell, weights in self.mean_weights().items():
-            magnitude = weights.abs().cpu() * active_ops(self.space)
+            magnitude = weights.abs().cpu() * active_ops(self.space, cell)
             largest = magnitude.max()
             out[cell] = magnitude / largest if largest > 0 else magnitude
         return out
@@ -112,15 +112,14 @@ class BayesNASGuide(PyroModule):
     @torch.no_grad()
     def op_probabilities(self) -> dict[str, torch.Tensor]:
         """Derivation scores ``{cell: [E, K]}``, rows summing to 1: surviving edges' op shares, cut edges' ``none``."""
-        active = active_ops(self.space)
-        none = torch.zeros(len(self.space.ops))
-        none[~active] = 1.0 / max(1, int((~active).sum()))
         out = {}
         for cell, edge in self.edge_relevance().items():
+            active = active_ops(self.space, cell)  # [E, K]
+            none = (~active).float() / (~active).sum(-1, keepdim=True).clamp_min(1)
             magnitude = getattr(self.locs, f"{cell}_op").detach().abs().cpu() * active
             total = magnitude.sum(-1, keepdim=True)
-            share = torch.where(total > 0, magnitude / total.clamp_min(1e-30), active / active.sum())
-            cut = (edge < self.threshold) & bool((~active).any())  # a space without ``none`` cuts no edge
+            share = torch.where(total > 0, magnitude / total.clamp_min(1e-30), active / active.sum(-1, keepdim=True))
+            cut = (edge < self.threshold) & (~active).any(-1)  # an edge without ``none`` is never cut
             out[cell] = torch.where(cut.unsqueeze(-1), none, share)
         return out
 

@@ -73,12 +73,11 @@ class SearchResult:
 
 
 def named_probabilities(space, probs: dict[str, torch.Tensor]) -> dict:
-    """``{cell: {edge: {op: p}}}`` from ``{cell: [E, K]}`` tensors."""
+    """``{table: {row: {candidate: p}}}`` from ``{table: [rows, K]}`` tensors, named by the space (a cell space:
+    ``{cell: {edge: {op: p}}}``)."""
     return {
-        cell: {
-            edge: {op: round(float(v), 6) for op, v in zip(space.ops, row)} for edge, row in zip(space.edge_names, p)
-        }
-        for cell, p in probs.items()
+        table: {row: {name: round(v, 6) for name, v in values.items()} for row, values in space.named(table, p).items()}
+        for table, p in probs.items()
     }
 
 
@@ -118,7 +117,7 @@ def _search(c: SearchConfig) -> SearchResult:
         probs = named_probabilities(parts.space, runner.op_probabilities())
     query = (lambda cell: None) if parts.table is None else parts.table.query
     result = SearchResult(
-        c["method"], c["space"], c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
+        c["method"], parts.space.name, c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
         argmax_genotype=argmax, argmax_benchmark=query(argmax), selection=selection, method_summary=summary,
         config=c, history=history, supernet=parts.supernet,
     )  # fmt: skip

@@ -21,9 +21,12 @@ from pyronas.spaces import SearchSpace
 NONE = "none"  # the op that stands for a missing edge, in every space that has one
 
 
-def active_ops(space: SearchSpace) -> torch.Tensor:
-    """``[K]`` bool: which of the space's ops compute something (all but ``none``)."""
-    return torch.tensor([op != NONE for op in space.ops])
+def active_ops(space: SearchSpace, table: str) -> torch.Tensor:
+    """``[E, K]`` bool: which candidates of each row of ``table`` compute something (all but ``none``).
+
+    A space whose candidates include no ``none`` has every candidate active (nothing stands for a missing row).
+    """
+    return torch.tensor([[name != NONE for name in names] for names in space.candidate_names(table)], dtype=torch.bool)
 
 
 @dataclass
@@ -35,21 +38,21 @@ class Compression:
         masks: surviving ops ``{cell_type: bool [E, K]}`` (``none`` always False).
         weights: the mixing weights with dropped ops set to zero ``{cell_type: [E, K]}``.
         genotype: the compressed cell, derived by the space.
-        active: ``[K]`` bool, the ops that count (all but ``none``).
+        active: the ops that count (all but ``none``) ``{cell_type: bool [E, K]}``.
     """
 
     threshold: float
     masks: dict[str, torch.Tensor]
     weights: dict[str, torch.Tensor]
     genotype: str
-    active: torch.Tensor
+    active: dict[str, torch.Tensor]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Per cell type: surviving ``ops`` and ``edges``, and their totals ``ops_total``, ``edges_total``."""
         return {
             cell: {
                 "ops": int(mask.sum()),
-                "ops_total": int(mask.shape[0] * self.active.sum()),
+                "ops_total": int(self.active[cell].sum()),
                 "edges": int(mask.any(-1).sum()),
                 "edges_total": int(mask.shape[0]),
             }
@@ -81,12 +84,13 @@ def prune(
             if cell not in table or tuple(table[cell].shape) != shape:
                 got = tuple(table[cell].shape) if cell in table else "nothing"
                 raise ValueError(f"{name} for cell type {cell!r} must have shape {shape}, got {got}")
-    active = active_ops(space)
+    active = {cell: active_ops(space, cell) for cell in space.cell_types}
     masks, pruned, scores = {}, {}, {}
     for cell in space.cell_types:
         r = relevance[cell].detach().cpu()
-        masks[cell] = (r >= threshold) & active
+        masks[cell] = (r >= threshold) & active[cell]
         pruned[cell] = weights[cell].detach() * masks[cell].to(weights[cell].device)
+        dropped = (~masks[cell].any(-1, keepdim=True)).float()  # a dropped row scores only on its ``none``
         scores[cell] = torch.where(masks[cell], r, torch.zeros(()))
-        scores[cell][:, ~active] = (~masks[cell].any(-1, keepdim=True)).float()
+        scores[cell] = torch.where(active[cell], scores[cell], dropped.expand_as(scores[cell]))
     return Compression(float(threshold), masks, pruned, space.derive(scores), active)

@@ -249,7 +249,11 @@ class SearchConfig:
     """
 
     method: str = option("drnas", "search method (model+guide pair; `pyronas methods` lists them)", choices=_methods)
-    space: str = option("nb201", "search space", choices=_spaces)
+    space: Any = option(
+        "nb201",
+        "search space: a registered name (nb201, darts, plugins), a package.module:factory path, or (Python) "
+        "a SearchSpace or network factory",
+    )
     method_options: dict = option(
         help="method option, e.g. --option kl_weight=0.1 (repeatable)", flag="--option", factory=dict
     )
@@ -298,7 +302,8 @@ class SearchConfig:
         one mapping per section; Python objects are named by their class (``"python:module.Class"``)."""
         out = {"version": VERSION}
         for name, section in FLAT.items():
-            (out if section == "" or not nested else out.setdefault(section, {}))[name] = _jsonable(self[name])
+            value = _space_name(self[name]) if name == "space" else _jsonable(self[name])
+            (out if section == "" or not nested else out.setdefault(section, {}))[name] = value
         return out
 
     @classmethod
@@ -325,6 +330,7 @@ class SearchConfig:
     def resume_key(self) -> dict:
         """The settings that change a search's trajectory (a resumed search must match them), normalised."""
         key = {name: _jsonable(self[name]) for name, f in FIELDS.items() if f.metadata.get("trajectory", True)}
+        key["space"] = _space_name(self.space)
         key["stages"] = (
             [dataclasses.asdict(s) for s in as_stages(self.schedule.stages or ())] if self.schedule.stages else []
         )
@@ -350,6 +356,20 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     cls = value if isinstance(value, type) else type(value)
     return f"{PYTHON_OBJECT}{cls.__module__}.{cls.__qualname__}"
+
+
+def _space_name(space: Any) -> str:
+    """A space as configs record it: its name or path (a space object or factory by the name it was given)."""
+    if isinstance(space, str):
+        return space
+    from pyronas.spaces import SearchSpace
+    from pyronas.spaces.module_space import factory_path
+
+    if isinstance(space, SearchSpace):
+        return space.name
+    if isinstance(space, type):
+        return getattr(space, "name", None) or _jsonable(space)
+    return (factory_path(space) if callable(space) else None) or _jsonable(space)
 
 
 def _from_flat_v1(flat: dict) -> dict:

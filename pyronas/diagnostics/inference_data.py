@@ -4,7 +4,8 @@ Each search is one chain: its guide is sampled ``num_draws`` times and every dra
 mixing weights by replaying the model's ``arch()`` on the guide trace (the supernet never runs).
 Groups:
 
-- ``posterior``: ``weights`` with dims ``(chain, draw, cell_type, edge, op)`` and, when a
+- ``posterior``: ``weights`` with dims ``(chain, draw, cell_type, edge, op)`` (NaN-padded where the
+  space's tables differ in rows or candidates, :mod:`.layout`) and, when a
   benchmark table is given, one ``benchmark_<column>`` variable ``(chain, draw)`` per accuracy
   the table reports for the cell each draw derives;
 - ``optimization``: the search history, per epoch (``train_loss``, ``valid_loss``,
@@ -31,6 +32,7 @@ import xarray as xr
 from pyro import poutine
 
 from pyronas.diagnostics._az import az
+from pyronas.diagnostics.layout import Layout, layout
 from pyronas.diagnostics.runs import SearchRun, load_chains
 
 EPOCH_VARS = ("train_loss", "valid_loss", "train_acc", "valid_acc", "entropy")
@@ -76,17 +78,25 @@ def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
     coords = {"chain": np.arange(len(runs)), "epoch": np.arange(1, epochs + 1)}
     if "train_loss_steps" in data:
         coords["step"] = np.arange(data["train_loss_steps"][1].shape[1])
-    space = runs[0].space
-    trajectory = np.full((len(runs), epochs, len(space.cell_types), len(space.edge_names), len(space.ops)), np.nan)
+    lay = layout(runs[0].space)
+    trajectory = np.full((len(runs), epochs, *lay.shape), np.nan)
     for c, run in enumerate(runs):
         for e, record in enumerate(run.history):
             probs = record.get("op_probabilities") or {}
-            for t, cell in enumerate(space.cell_types):
-                if cell in probs:
-                    trajectory[c, e, t] = np.asarray(probs[cell], dtype=float)
+            known = {cell: p for cell, p in probs.items() if cell in lay.cell_types}
+            if known:
+                trajectory[c, e] = lay.dense(known)
     data["op_probabilities"] = (("chain", "epoch", "cell_type", "edge", "op"), trajectory)
-    coords.update(cell_type=list(space.cell_types), edge=list(space.edge_names), op=list(space.ops))
+    coords.update(_coords(lay))
     return xr.Dataset(data, coords=coords)
+
+
+def _coords(lay: Layout) -> dict:
+    """``cell_type``, ``edge``, ``op`` coordinates, and ``candidate`` names where tables differ (module docstring)."""
+    coords = {"cell_type": lay.cell_types, "edge": lay.edges, "op": lay.ops}
+    if not lay.uniform:
+        coords["candidate"] = (("cell_type", "edge", "op"), lay.candidates)
+    return coords
 
 
 def _epoch_steps(history: Sequence[dict], var: str) -> list[float | None]:
@@ -139,16 +149,11 @@ def from_runs(
         raise ValueError(f"num_draws must be >= 1, got {num_draws}")
     runs = load_chains(runs)
     space = runs[0].space
+    lay = layout(space)
     chain_draws = [draw_weights(run, num_draws, seed + c) for c, run in enumerate(runs)]
     weights = {cell: np.stack([d[cell] for d in chain_draws]) for cell in space.cell_types}
-    coords = {
-        "chain": np.arange(len(runs)),
-        "draw": np.arange(num_draws),
-        "cell_type": list(space.cell_types),
-        "edge": list(space.edge_names),
-        "op": list(space.ops),
-    }
-    posterior = {"weights": (("chain", "draw", "cell_type", "edge", "op"), np.stack(list(weights.values()), axis=2))}
+    coords = {"chain": np.arange(len(runs)), "draw": np.arange(num_draws), **_coords(lay)}
+    posterior = {"weights": (("chain", "draw", "cell_type", "edge", "op"), lay.dense(weights))}
     if benchmark is not None:
         for key, values in _benchmark_draws(space, weights, benchmark).items():
             posterior[f"benchmark_{key}"] = (("chain", "draw"), values)
@@ -156,7 +161,7 @@ def from_runs(
     guide = {
         "op_probabilities": (
             ("chain", "cell_type", "edge", "op"),
-            np.stack([np.stack([p[cell].double().numpy() for cell in space.cell_types]) for p in probs]),
+            np.stack([lay.dense({cell: p[cell].double().numpy() for cell in space.cell_types}) for p in probs]),
         ),
         "genotype": ("chain", np.array([space.derive(p) for p in probs], dtype=str)),
         "seed": ("chain", np.array([run.seed for run in runs])),

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
 from pyronas.diagnostics._az import az
+from pyronas.diagnostics.layout import candidate_names
 from pyronas.diagnostics.summary import op_probability_summary, posterior_genotype
 from pyronas.spaces import SearchSpace, get_space
 
@@ -27,18 +28,26 @@ def plot_op_probabilities(idata, hdi_prob: float = 0.94) -> Figure:
     """
     ops = op_probability_summary(idata, hdi_prob)
     cells = list(ops["cell_type"].values)
-    edges, names = list(ops["edge"].values), list(ops["op"].values)
+    names = list(ops["op"].values)
+    candidate = candidate_names(idata.posterior["weights"])
+    rows_of = {cell: _rows(idata, cell) for cell in cells}
+    tallest = max(len(rows) for rows in rows_of.values())
     fig, axes = plt.subplots(
-        1, len(cells), figsize=(1.5 + 1.5 * len(names) * len(cells), 1.2 + 0.6 * len(edges)), squeeze=False
+        1, len(cells), figsize=(1.5 + 1.5 * len(names) * len(cells), 1.2 + 0.6 * tallest), squeeze=False
     )
     for ax, cell in zip(axes[0], cells):
-        mean = ops["mean"].sel(cell_type=cell).values
-        lo, hi = ops["hdi_lower"].sel(cell_type=cell).values, ops["hdi_upper"].sel(cell_type=cell).values
+        edges = rows_of[cell]
+        mean = ops["mean"].sel(cell_type=cell, edge=edges).values
+        lo = ops["hdi_lower"].sel(cell_type=cell, edge=edges).values
+        hi = ops["hdi_upper"].sel(cell_type=cell, edge=edges).values
         image = ax.imshow(mean, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        for i in range(len(edges)):
-            for k in range(len(names)):
+        for i, edge in enumerate(edges):
+            for k, op in enumerate(names):
+                if not np.isfinite(mean[i, k]):  # a candidate this row does not have
+                    continue
                 color = "black" if mean[i, k] > 0.6 else "white"
-                ax.text(k, i, f"{mean[i, k]:.2f}\n[{lo[i, k]:.2f}, {hi[i, k]:.2f}]", ha="center", va="center",
+                name = "" if candidate is None else f"{candidate(cell, edge, op)}\n"
+                ax.text(k, i, f"{name}{mean[i, k]:.2f}\n[{lo[i, k]:.2f}, {hi[i, k]:.2f}]", ha="center", va="center",
                         fontsize=7, color=color)  # fmt: skip
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
         ax.set_yticks(range(len(edges)), edges)
@@ -60,7 +69,14 @@ def plot_forest(idata, hdi_prob: float = 0.94) -> Figure:
     chains = w.sizes["chain"]
     seeds = idata.guide["seed"].values if "guide" in idata.groups() else range(chains)
     stats = op_probability_summary(idata, hdi_prob)
-    rows = [(c, e, o) for c in w["cell_type"].values for e in w["edge"].values for o in w["op"].values]
+    exists = w.isel(chain=0, draw=0).notnull()
+    rows = [
+        (c, e, o)
+        for c in w["cell_type"].values
+        for e in w["edge"].values
+        for o in w["op"].values
+        if bool(exists.sel(cell_type=c, edge=e, op=o))
+    ]
     hdis = [az.hdi(w.isel(chain=[c]), hdi_prob=hdi_prob)["weights"] for c in range(chains)]
     means = w.mean("draw")
     fig, (ax, ax_rhat) = plt.subplots(
@@ -76,11 +92,16 @@ def plot_forest(idata, hdi_prob: float = 0.94) -> Figure:
             ax.plot(float(means.sel(chain=c, cell_type=cell, edge=edge, op=op)), yc, "o", color=f"C{c % 10}", ms=3)
         r_hat = float(stats["r_hat"].sel(cell_type=cell, edge=edge, op=op))
         ax_rhat.plot(r_hat, y, "o", color="C3" if r_hat > 1.05 else "k", ms=4)
-    for j in range(0, len(rows), 2 * w.sizes["op"]):  # shade every other edge
+    starts = [i for i, row in enumerate(rows) if i == 0 or row[:2] != rows[i - 1][:2]] + [len(rows)]
+    for j in range(0, len(starts) - 1, 2):  # shade every other edge
         for a in (ax, ax_rhat):
-            a.axhspan(len(rows) - j - w.sizes["op"] - 0.5, len(rows) - j - 0.5, color="0.93", zorder=0)
+            a.axhspan(len(rows) - starts[j + 1] - 0.5, len(rows) - starts[j] - 0.5, color="0.93", zorder=0)
     multi_cell = w.sizes["cell_type"] > 1
-    labels = [f"{cell} {edge} {op}" if multi_cell else f"{edge}  {op}" for cell, edge, op in rows]
+    candidate = candidate_names(idata.posterior["weights"]) or (lambda cell, edge, op: op)
+    labels = [
+        f"{cell} {edge} {candidate(cell, edge, op)}" if multi_cell else f"{edge}  {candidate(cell, edge, op)}"
+        for cell, edge, op in rows
+    ]
     ax.set_yticks(range(len(rows) - 1, -1, -1), labels, fontsize=8)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlabel(f"mixing weight: mean and {int(100 * hdi_prob)}% HDI per search")
@@ -135,9 +156,15 @@ def plot_op_trajectories(idata, columns: int = 3) -> Figure:
     hist = idata.optimization
     if "op_probabilities" not in hist:
         raise ValueError("these logs have no per-epoch op probabilities; rerun the searches with this version")
-    cells, edges, ops = list(hist["cell_type"].values), list(hist["edge"].values), list(hist["op"].values)
-    cols = min(columns, len(edges))
-    rows_per_cell = -(-len(edges) // cols)
+    cells, ops = list(hist["cell_type"].values), list(hist["op"].values)
+    candidate = candidate_names(idata.posterior["weights"])
+    probs = hist["op_probabilities"]
+    rows_of = {cell: [e for e in hist["edge"].values if bool(probs.sel(cell_type=cell, edge=e).notnull().any())]
+               for cell in cells}  # fmt: skip
+    rows_of = {cell: rows or list(hist["edge"].values) for cell, rows in rows_of.items()}  # no epoch logged yet
+    widest = max(len(rows) for rows in rows_of.values())
+    cols = min(columns, widest)
+    rows_per_cell = -(-widest // cols)
     fig, axes = plt.subplots(
         rows_per_cell * len(cells), cols, figsize=(3.2 * cols, 2.2 * rows_per_cell * len(cells) + 1.0),
         sharex=True, sharey=True, squeeze=False,
@@ -147,17 +174,22 @@ def plot_op_trajectories(idata, columns: int = 3) -> Figure:
     top = float(np.nanmax(hist["op_probabilities"].values, initial=0.0))
     top = 1.0 if top > 0.6 else max(0.3, top + 0.05)  # small movements stay visible
     for t, cell in enumerate(cells):
+        edges = rows_of[cell]
         for i, edge in enumerate(edges):
             ax = axes[t * rows_per_cell + i // cols][i % cols]
+            own = [k for k, op in enumerate(ops) if candidate is None or candidate(cell, edge, op)]
             for c in hist["chain"].values:
-                values = hist["op_probabilities"].sel(chain=c, cell_type=cell, edge=edge).values  # [epoch, op]
-                for k, op in enumerate(ops):
+                values = probs.sel(chain=c, cell_type=cell, edge=edge).values  # [epoch, op]
+                for k in own:
+                    name = ops[k] if candidate is None else candidate(cell, edge, ops[k])
                     ax.plot(epochs, values[:, k], styles[int(c) % len(styles)], color=f"C{k % 10}", lw=1.0,
-                            label=op if c == hist["chain"].values[0] else None)  # fmt: skip
-            ax.axhline(1.0 / len(ops), color="grey", lw=0.5, ls=":")
+                            label=name if c == hist["chain"].values[0] else None)  # fmt: skip
+            ax.axhline(1.0 / len(own), color="grey", lw=0.5, ls=":")
             ax.set_title(f"{cell} {edge}" if len(cells) > 1 else edge, fontsize=8)
             ax.set_ylim(0.0, top)
             ax.tick_params(labelsize=7)
+            if candidate is not None:  # candidates differ per row: each panel names its own
+                ax.legend(fontsize=6)
         for j in range(len(edges), rows_per_cell * cols):  # unused panels of the last row
             axes[t * rows_per_cell + j // cols][j % cols].axis("off")
     for ax in axes[-1]:
@@ -167,9 +199,23 @@ def plot_op_trajectories(idata, columns: int = 3) -> Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     chains = len(hist["chain"])
     fig.suptitle(f"op probabilities per epoch ({chains} search(es); line style: search)", fontsize=10)
-    fig.legend(handles, labels, loc="lower center", ncol=len(ops), fontsize=8, frameon=False)
+    if candidate is None:
+        fig.legend(handles, labels, loc="lower center", ncol=len(ops), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
+
+
+def has_cell_graph(space: SearchSpace) -> bool:
+    """Whether :func:`plot_cell` can draw the space: one-hot genotypes and every table's rows named ``"dst<-src"``."""
+    if type(space).one_hot is SearchSpace.one_hot:
+        return False
+    return all(EDGE.match(name) for table in space.cell_types for name in space.row_names(table))
+
+
+def _rows(idata, cell) -> list:
+    """The ``edge`` coordinates of the rows ``cell``'s table has (all of them in a cell space)."""
+    w = idata.posterior["weights"].sel(cell_type=cell)
+    return [e for e in w["edge"].values if bool(w.sel(edge=e).isel(chain=0, draw=0).notnull().any())]
 
 
 def _node_order(names: list[str]) -> list[str]:
@@ -236,4 +282,4 @@ def plot_posterior_cell(idata) -> Figure:
     return plot_cell(space, posterior_genotype(idata), probs)
 
 
-__all__ = ["plot_cell", "plot_forest", "plot_op_probabilities", "plot_posterior_cell", "plot_traces"]
+__all__ = ["has_cell_graph", "plot_cell", "plot_forest", "plot_op_probabilities", "plot_posterior_cell", "plot_traces"]

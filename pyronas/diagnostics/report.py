@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 
 from pyronas.diagnostics.inference_data import from_runs
 from pyronas.diagnostics.plots import (
+    has_cell_graph,
     plot_forest,
     plot_op_probabilities,
     plot_op_trajectories,
@@ -20,6 +21,7 @@ from pyronas.diagnostics.plots import (
 )
 from pyronas.diagnostics.summary import summarize
 from pyronas.errors import ensure_folder, writing
+from pyronas.spaces import get_space
 from pyronas.validate import check_out_dir
 
 
@@ -61,8 +63,9 @@ def write_report(
         "forest.png": lambda: plot_forest(idata, hdi_prob),
         "traces.png": lambda: plot_traces(idata),
         "trajectories.png": lambda: plot_op_trajectories(idata),
-        "cell.png": lambda: plot_posterior_cell(idata),
     }
+    if has_cell_graph(get_space(idata.posterior.attrs["space"])):  # a network of your own has no cell graph
+        figures["cell.png"] = lambda: plot_posterior_cell(idata)
     written = {}
     with matplotlib.rc_context({"figure.dpi": 100}):
         for name, plot in figures.items():

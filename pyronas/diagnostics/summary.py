@@ -19,6 +19,7 @@ import torch
 import xarray as xr
 
 from pyronas.diagnostics._az import az
+from pyronas.diagnostics.layout import candidate_names, layout, widths
 from pyronas.spaces import get_space
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -28,6 +29,22 @@ def _weights(idata) -> xr.DataArray:
     return idata.posterior["weights"]
 
 
+def _exists(w: xr.DataArray) -> xr.DataArray:
+    """``(cell_type, edge, op)`` true where the space has an entry (padding is NaN in every draw)."""
+    return w.isel(chain=0, draw=0, drop=True).notnull()
+
+
+def _row_max(values: xr.DataArray, exists: xr.DataArray) -> xr.DataArray:
+    """Largest value over each row's own candidates (NaN propagates); NaN for a row a table does not have."""
+    return values.where(exists, -np.inf).max("op", skipna=False).where(exists.any("op"))
+
+
+def _split(idata, values: np.ndarray) -> dict[str, torch.Tensor]:
+    """A ``(cell_type, edge, op)`` array as the space's tables ``{table: [rows, K]}``."""
+    space = get_space(idata.posterior.attrs["space"])
+    return layout(space).split(values, widths(space))
+
+
 def op_probability_summary(idata, hdi_prob: float = 0.94) -> xr.Dataset:
     """Per ``(cell_type, edge, op)``: posterior mean, sd, HDI bounds, cross-seed R-hat and bulk ESS.
 
@@ -35,20 +52,22 @@ def op_probability_summary(idata, hdi_prob: float = 0.94) -> xr.Dataset:
     per-edge ``edge_r_hat`` (the largest R-hat over the edge's ops) with dims ``(cell_type, edge)``.
     """
     w = _weights(idata)
-    hdi = az.hdi(w, hdi_prob=hdi_prob)["weights"]
+    exists = _exists(w)
+    filled = w.fillna(0.0)  # padding (tables of other shapes) is NaN: ArviZ sees zeros, the results are masked
+    hdi = az.hdi(filled, hdi_prob=hdi_prob)["weights"]
     ds = xr.Dataset(
         {
             "mean": w.mean(SAMPLE_DIMS),
             "sd": w.std(SAMPLE_DIMS),
-            "hdi_lower": hdi.sel(hdi="lower", drop=True),
-            "hdi_upper": hdi.sel(hdi="higher", drop=True),
-            "r_hat": az.rhat(w)["weights"]
+            "hdi_lower": hdi.sel(hdi="lower", drop=True).where(exists),
+            "hdi_upper": hdi.sel(hdi="higher", drop=True).where(exists),
+            "r_hat": az.rhat(filled)["weights"].where(exists)
             if w.sizes["chain"] > 1
             else xr.full_like(w.isel(chain=0, draw=0, drop=True), np.nan),
-            "ess_bulk": az.ess(w, method="bulk")["weights"],
+            "ess_bulk": az.ess(filled, method="bulk")["weights"].where(exists),
         }
     )
-    ds["edge_r_hat"] = ds["r_hat"].max("op", skipna=False)
+    ds["edge_r_hat"] = _row_max(ds["r_hat"], exists)
     ds.attrs["hdi_prob"] = hdi_prob
     return ds
 
@@ -68,12 +87,12 @@ def edge_entropy(idata, by_chain: bool = False) -> xr.DataArray:
 def derived_cells(idata) -> np.ndarray:
     """The genotype each posterior draw derives (the space's own rule), as strings ``[chain, draw]``."""
     space = get_space(idata.posterior.attrs["space"])
-    w = _weights(idata).transpose("chain", "draw", "cell_type", "edge", "op").values
-    cells = list(_weights(idata)["cell_type"].values)
+    lay, width = layout(space), widths(space)
+    w = _weights(idata).transpose("chain", "draw", "cell_type", "edge", "op").sel(cell_type=lay.cell_types).values
     out = np.empty(w.shape[:2], dtype=object)
     for c in range(w.shape[0]):
         for d in range(w.shape[1]):
-            out[c, d] = space.derive({cell: torch.from_numpy(w[c, d, i]) for i, cell in enumerate(cells)})
+            out[c, d] = space.derive(lay.split(w[c, d], width))
     return out
 
 
@@ -88,7 +107,8 @@ def posterior_genotype(idata) -> str:
         mean = idata.guide["op_probabilities"].mean("chain")
     else:
         mean = _weights(idata).mean(SAMPLE_DIMS)
-    return space.derive({str(c): torch.from_numpy(mean.sel(cell_type=c).values) for c in mean["cell_type"].values})
+    lay = layout(space)
+    return space.derive(_split(idata, mean.transpose("cell_type", "edge", "op").sel(cell_type=lay.cell_types).values))
 
 
 def cell_probability(idata, genotype: str | None = None, cells: np.ndarray | None = None) -> dict:
@@ -150,24 +170,28 @@ def summarize(idata, hdi_prob: float = 0.94) -> dict:
     ops = op_probability_summary(idata, hdi_prob)
     entropy = edge_entropy(idata)
     chain_entropy = edge_entropy(idata, by_chain=True)
+    names = candidate_names(_weights(idata)) or (lambda cell, edge, op: str(op))
     edges: dict = {}
     for cell in ops["cell_type"].values:
         edges[str(cell)] = {}
         for edge in ops["edge"].values:
             row = ops.sel(cell_type=cell, edge=edge)
+            own = [(op, names(cell, edge, op)) for op in ops["op"].values if names(cell, edge, op)]
+            if not own:  # a row of another table
+                continue
             edges[str(cell)][str(edge)] = {
                 "r_hat": float(row["edge_r_hat"]),
                 "entropy": float(entropy.sel(cell_type=cell, edge=edge)),
                 "entropy_per_chain": [float(v) for v in chain_entropy.sel(cell_type=cell, edge=edge).values],
                 "ops": {
-                    str(op): {
+                    name: {
                         "mean": float(row["mean"].sel(op=op)),
                         "sd": float(row["sd"].sel(op=op)),
                         "hdi": [float(row["hdi_lower"].sel(op=op)), float(row["hdi_upper"].sel(op=op))],
                         "r_hat": float(row["r_hat"].sel(op=op)),
                         "ess_bulk": float(row["ess_bulk"].sel(op=op)),
                     }
-                    for op in ops["op"].values
+                    for op, name in own
                 },
             }
     guide = idata.guide
@@ -182,7 +206,7 @@ def summarize(idata, hdi_prob: float = 0.94) -> dict:
             {"seed": int(s), "run": str(r), "genotype": str(g), "probability": float((cells[i] == g).mean())}
             for i, (s, r, g) in enumerate(zip(guide["seed"].values, guide["run"].values, guide["genotype"].values))
         ],
-        "max_r_hat": float(ops["edge_r_hat"].max(skipna=False)),
+        "max_r_hat": float(ops["edge_r_hat"].where(_exists(_weights(idata)).any("op"), -np.inf).max(skipna=False)),
         "derived_cell": cell_probability(idata, cells=cells),
         "edges": edges,
     }

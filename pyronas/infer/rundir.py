@@ -59,7 +59,7 @@ class RunDir:
         write: bool = True,
         tensorboard: bool = False,
         overwrite: bool = False,
-        names: tuple[Sequence[str], Sequence[str]] | None = None,
+        names: Mapping[str, tuple[Sequence[str], Sequence[Sequence[str]]]] | None = None,
     ):
         self.path = None if path is None else Path(path)
         self.overwrite = overwrite
@@ -202,15 +202,23 @@ def _board(path: Path):
     return SummaryWriter(str(path))
 
 
-def _to_board(writer, record: Mapping, names: tuple[Sequence[str], Sequence[str]] | None = None) -> None:
-    """An epoch's scalars; op probabilities as ``op_probabilities/<cell>/<edge>/<op>`` (names, else indices)."""
+def _to_board(
+    writer, record: Mapping, names: Mapping[str, tuple[Sequence[str], Sequence[Sequence[str]]]] | None = None
+) -> None:
+    """An epoch's scalars; op probabilities as ``op_probabilities/<table>/<row>/<candidate>``.
+
+    ``names``: ``{table: (row names, candidate names per row)}`` (a space's ``row_names``/``candidate_names``);
+    indices where a table is not named.
+    """
     step = record["epoch"]
     for name in SCALARS:
         if record.get(name) is not None:
             writer.add_scalar(name, record[name], step)
     for cell, rows in (record.get("op_probabilities") or {}).items():
+        row_names, candidates = (names or {}).get(cell, ((), ()))
         for edge, row in enumerate(rows):
             for op, p in enumerate(row):
-                edge_name, op_name = (names[0][edge], names[1][op]) if names else (f"edge{edge}", f"op{op}")
+                named = edge < len(row_names) and edge < len(candidates) and op < len(candidates[edge])
+                edge_name, op_name = (row_names[edge], candidates[edge][op]) if named else (f"edge{edge}", f"op{op}")
                 writer.add_scalar(f"op_probabilities/{cell}/{edge_name}/{op_name}", p, step)
     writer.flush()

@@ -135,9 +135,10 @@ class Search:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
         self.config = dict(config or {})
+        names = {t: (space.row_names(t), space.candidate_names(t)) for t in space.cell_types}
         self.recorder = SearchRecorder(
             out_dir, epochs=epochs, progress=progress, write=write, config=self.config, resume_key=resume_key,
-            read_key=read_key, tensorboard=tensorboard, overwrite=overwrite, names=(space.edge_names, space.ops),
+            read_key=read_key, tensorboard=tensorboard, overwrite=overwrite, names=names,
         )  # fmt: skip
         self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write

@@ -1,20 +1,131 @@
-"""Search spaces: what a cell is, independent of any method or data set."""
+"""Search spaces: what a cell (or a network's decisions) is, independent of any method or data set.
+
+Spaces are plugins, as methods are: a name maps to a :class:`SearchSpace` class (or an instance, or a factory
+of a network holding :class:`~pyronas.nn.Choice` decisions) through the ``pyronas.spaces`` entry-point group
+of any installed package (``nb201`` and ``darts`` are declared there too), the modules of this package that
+export ``SPACE``, or :func:`register_space` in the running process. Wherever a space name is taken, a
+``"package.module:attr"`` path is taken as well (:func:`get_space`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import pkgutil
+from collections.abc import Iterator, MutableMapping
 
 from pyronas.spaces.base import SearchSpace
 from pyronas.spaces.darts import DARTSSpace
 from pyronas.spaces.darts_genotype import GenotypeError
+from pyronas.spaces.module_space import ModuleSpace
 from pyronas.spaces.nb201 import NB201Space
 from pyronas.spaces.nb201_cells import CellStringError
 
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "darts": DARTSSpace}
+ENTRY_POINTS = "pyronas.spaces"
 
 
-def get_space(name: str) -> SearchSpace:
-    """The search space registered as ``name``."""
+class SpaceRegistry(MutableMapping):
+    """``{name: space class, instance or network factory}``, filled on first use from this package's modules
+    (their ``SPACE``) and the ``pyronas.spaces`` entry points."""
+
+    def __init__(self):
+        self._spaces: dict[str, object] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        found = dict(self._spaces)  # registered before the first look-up win over discovered ones
+        self._spaces = {}
+        for info in pkgutil.iter_modules(__path__, f"{__name__}."):
+            space = getattr(importlib.import_module(info.name), "SPACE", None)
+            if space is not None:
+                self._spaces[space.name] = space
+        for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
+            try:
+                self._spaces[point.name] = point.load()
+            except Exception as e:  # a broken plugin must not take the built-in spaces down silently
+                raise ValueError(f"space plugin {point.name!r} ({point.value}) fails to load: {e}") from None
+        self._spaces.update(found)
+
+    def __getitem__(self, name: str) -> object:
+        self._load()
+        return self._spaces[name]
+
+    def __setitem__(self, name: str, space: object) -> None:
+        self._spaces[name] = space
+
+    def __delitem__(self, name: str) -> None:
+        self._load()
+        del self._spaces[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(self._spaces)
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._spaces)
+
+
+SPACES = SpaceRegistry()
+
+
+def register_space(name: str, space: object) -> object:
+    """Add a space (class, instance or network factory) to the registry of this process."""
+    SPACES[name] = space
+    return space
+
+
+def as_space(obj: object, name: str | None = None) -> SearchSpace:
+    """A :class:`SearchSpace` from an instance (as is), a subclass (instantiated) or a network factory
+    (``factory(num_classes, in_channels)``, wrapped in :class:`ModuleSpace`, named ``name``)."""
+    if isinstance(obj, SearchSpace):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, SearchSpace):
+        return obj()
+    if callable(obj):
+        return ModuleSpace(obj, name=name)
+    raise ValueError(f"{obj!r} is no search space: give a SearchSpace, its class or a network factory")
+
+
+def _load_path(path: str) -> object:
+    module, _, attr = path.partition(":")
     try:
-        return SPACES[name]()
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; choose one of: {', '.join(SPACES)}") from None
+        target = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"search space {path!r} cannot be loaded: {e}") from None
+    return target
 
 
-__all__ = ["SPACES", "CellStringError", "DARTSSpace", "GenotypeError", "NB201Space", "SearchSpace", "get_space"]
+def get_space(space: str | SearchSpace | object) -> SearchSpace:
+    """The search space named ``space``: a registered name (``nb201``, ``darts``, plugins), a
+    ``"package.module:attr"`` path to a space class, instance or network factory, or (Python) such an object."""
+    if not isinstance(space, str):
+        return as_space(space)
+    if space in SPACES:
+        return as_space(SPACES[space], name=space)
+    module, sep, attr = space.partition(":")
+    if sep and module and attr:
+        return as_space(_load_path(space), name=space)
+    raise ValueError(
+        f"unknown search space {space!r}; give one of {', '.join(sorted(SPACES))}, a 'package.module:factory' "
+        "path or (Python) a SearchSpace"
+    )
+
+
+__all__ = [
+    "SPACES",
+    "CellStringError",
+    "DARTSSpace",
+    "GenotypeError",
+    "ModuleSpace",
+    "NB201Space",
+    "SearchSpace",
+    "as_space",
+    "get_space",
+    "register_space",
+]

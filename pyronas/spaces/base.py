@@ -16,6 +16,10 @@ class SearchSpace(abc.ABC):
     type (``arch_shape``). A method maps its random variables to mixing weights of that shape;
     the space turns mixing weights into a supernet's behaviour and per-edge op scores into a
     genotype (a string in the space's own notation).
+
+    Names: :meth:`row_names` and :meth:`candidate_names` name a table's rows and each row's
+    candidates; a cell space names every table's rows by ``edge_names`` and candidates by ``ops``,
+    other spaces (:class:`~pyronas.spaces.ModuleSpace`) per table and row.
     """
 
     name: str
@@ -28,6 +32,22 @@ class SearchSpace(abc.ABC):
     def arch_shape(self) -> dict[str, tuple[int, int]]:
         """``{cell_type: (num_edges, num_ops)}``."""
         return {cell: (len(self.edge_names), len(self.ops)) for cell in self.cell_types}
+
+    def row_names(self, table: str) -> tuple[str, ...]:
+        """Names of the rows of ``table`` (a cell space: its edges, ``"dst<-src"``)."""
+        return tuple(self.edge_names)
+
+    def candidate_names(self, table: str) -> tuple[tuple[str, ...], ...]:
+        """Names of each row's candidates in ``table``, one tuple per row (a cell space: ``ops`` on every edge)."""
+        return (tuple(self.ops),) * len(self.row_names(table))
+
+    def named(self, table: str, values) -> dict[str, dict[str, float]]:
+        """``{row: {candidate: value}}`` from a ``[rows, K]`` table of numbers (tensor or nested lists)."""
+        rows = values.tolist() if hasattr(values, "tolist") else values
+        return {
+            row: {name: float(v) for name, v in zip(names, row_values)}
+            for row, names, row_values in zip(self.row_names(table), self.candidate_names(table), rows)
+        }
 
     @abc.abstractmethod
     def supernet(self, *, channels: int, cells_per_stage: int, num_classes: int, in_channels: int = 3) -> nn.Module:

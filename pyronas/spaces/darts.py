@@ -119,3 +119,6 @@ class DARTSSpace(SearchSpace):
                     for k, op in enumerate(mixed.ops):
                         table[e][k].extend(op.parameters())
         return tables
+
+
+SPACE = DARTSSpace  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)

@@ -58,3 +58,6 @@ class NB201Space(SearchSpace):
                     for k, op in enumerate(mixed.ops):
                         table[e][k].extend(op.parameters())
         return {CELL: table}
+
+
+SPACE = NB201Space  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)
