@@ -1,0 +1,20 @@
+"""Costs of candidate ops (parameters, FLOPs, latency) and cost-aware priors for any search space.
+
+A :class:`CostTable` holds the fixed part of a standalone network and one cost per candidate op,
+``{cell_type: [E, K]}``; the network of a genotype costs ``fixed + sum(one_hot * table)`` (exact for
+parameters and FLOPs), and mixing weights give the differentiable :func:`expected_cost`.
+"""
+
+from pyronas.costs.decompose import NonAdditiveCost
+from pyronas.costs.size import count_flops, count_params, flops_table, params_table
+from pyronas.costs.table import CostTable, NetworkSize
+
+__all__ = [
+    "CostTable",
+    "NetworkSize",
+    "NonAdditiveCost",
+    "count_flops",
+    "count_params",
+    "flops_table",
+    "params_table",
+]

@@ -1,0 +1,37 @@
+"""Parameter and FLOP tables add up exactly to the standalone network's counts."""
+
+import pytest
+
+from pyronas.costs import count_flops, count_params, flops_table, params_table
+from pyronas.spaces.darts_genotype import DARTS_V2, GDAS_V1
+from tests.costs.conftest import SIZE, random_genotypes
+
+
+@pytest.mark.parametrize("metric", ["params", "flops"])
+def test_table_sum_equals_the_whole_network_exactly(space, metric):
+    table = params_table(space, SIZE) if metric == "params" else flops_table(space, SIZE)
+    genotypes = random_genotypes(space, 4)
+    if space.name == "darts":  # skip connections from input nodes of a reduction cell are FactorizedReduce
+        genotypes += [str(DARTS_V2), str(GDAS_V1)]
+    for genotype in genotypes:
+        net = space.network(genotype, **SIZE.network_kwargs()).eval()
+        whole = count_params(net) if metric == "params" else count_flops(net, SIZE.images())
+        assert table.cost(space, genotype) == whole, genotype
+
+
+def test_candidate_costs_are_their_modules(space):
+    """Entries are the candidates' own costs: zero for parameter-free ops, positive for convolutions."""
+    table = params_table(space, SIZE)
+    for t in table.table.values():
+        for k, op in enumerate(space.ops):
+            if op in ("none", "max_pool_3x3", "avg_pool_3x3"):
+                assert (t[:, k] == 0).all(), op
+            if "conv" in op:
+                assert (t[:, k] > 0).all(), op
+    assert table.fixed > 0
+    if space.name == "darts":  # skip_connect: FactorizedReduce on the reduction cell's input edges only
+        skip = space.ops.index("skip_connect")
+        from_inputs = [e for e, name in enumerate(space.edge_names) if name.split("<-")[1] in ("0", "1")]
+        reduce = table.table["reduce"][:, skip]
+        assert all((reduce[e] > 0) == (e in from_inputs) for e in range(len(space.edge_names)))
+        assert (table.table["normal"][:, skip] == 0).all()
