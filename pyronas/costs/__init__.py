@@ -6,6 +6,7 @@ parameters and FLOPs), and mixing weights give the differentiable :func:`expecte
 """
 
 from pyronas.costs.decompose import NonAdditiveCost
+from pyronas.costs.latency import latency_table, network_latency
 from pyronas.costs.size import count_flops, count_params, flops_table, params_table
 from pyronas.costs.table import CostTable, NetworkSize
 
@@ -16,5 +17,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "flops_table",
+    "latency_table",
+    "network_latency",
     "params_table",
 ]
