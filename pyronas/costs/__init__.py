@@ -6,18 +6,25 @@ parameters and FLOPs), and mixing weights give the differentiable :func:`expecte
 """
 
 from pyronas.costs.decompose import NonAdditiveCost
+from pyronas.costs.expected import edge_distribution, expected_cost
 from pyronas.costs.latency import latency_table, network_latency
+from pyronas.costs.prior import CostPrior, cost_penalty
 from pyronas.costs.size import count_flops, count_params, flops_table, params_table
-from pyronas.costs.table import CostTable, NetworkSize
+from pyronas.costs.table import CostTable, NetworkSize, search_size
 
 __all__ = [
+    "CostPrior",
     "CostTable",
     "NetworkSize",
     "NonAdditiveCost",
+    "cost_penalty",
     "count_flops",
     "count_params",
+    "edge_distribution",
+    "expected_cost",
     "flops_table",
     "latency_table",
     "network_latency",
     "params_table",
+    "search_size",
 ]

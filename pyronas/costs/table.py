@@ -100,3 +100,13 @@ class CostTable:
             NetworkSize(**data["size"]),
             dict(data.get("info", {})),
         )
+
+
+def search_size(parts) -> NetworkSize:
+    """The :class:`NetworkSize` of a search's standalone networks, from :func:`pyronas.build.build_search`'s parts."""
+    images = parts.weights_half.images  # uint8 [N, C, H, W], already at the search's image size
+    if images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"cost tables need square images, got {images.shape[-2]} x {images.shape[-1]}")
+    c = parts.config
+    return NetworkSize(c["channels"], c["cells_per_stage"], parts.weights_half.num_classes, images.shape[1],
+                       images.shape[-1])  # fmt: skip
