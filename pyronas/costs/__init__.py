@@ -5,6 +5,7 @@ A :class:`CostTable` holds the fixed part of a standalone network and one cost p
 parameters and FLOPs), and mixing weights give the differentiable :func:`expected_cost`.
 """
 
+from pyronas.costs.budget import OverBudget, best_within_budget
 from pyronas.costs.decompose import NonAdditiveCost
 from pyronas.costs.expected import edge_distribution, expected_cost
 from pyronas.costs.latency import latency_table, network_latency
@@ -17,6 +18,8 @@ __all__ = [
     "CostTable",
     "NetworkSize",
     "NonAdditiveCost",
+    "OverBudget",
+    "best_within_budget",
     "cost_penalty",
     "count_flops",
     "count_params",
