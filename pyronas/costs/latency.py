@@ -3,7 +3,9 @@
 A candidate's entry is the sum over the cells of its type of the median time of its module; the fixed part
 is the median, over the measuring networks, of the whole network's median time less its chosen ops' (so it
 holds stem, reductions, head, the node sums and per-call overheads). Latency is not exactly additive
-(caches, kernel launches, threads): check the table against whole networks (see the tests).
+(caches, kernel launches, threads): check the table against whole networks (see the tests). On the shared
+2-core CPU here (one thread, batch 1, other jobs running), 8 random cells' whole-network latency was predicted with
+a median absolute error of 3-9 % (NB201 and DARTS, C=4 at 16 x 16 and C=16 at 32 x 32), single cells up to 45 %.
 """
 
 from __future__ import annotations

@@ -35,3 +35,27 @@ def test_candidate_costs_are_their_modules(space):
         reduce = table.table["reduce"][:, skip]
         assert all((reduce[e] > 0) == (e in from_inputs) for e in range(len(space.edge_names)))
         assert (table.table["normal"][:, skip] == 0).all()
+
+
+def test_nb201_parameters_match_the_benchmark_for_every_cell(nb201_csv):
+    """At the benchmark's size (C=16, N=5, CIFAR-10) the table gives ``params_m`` as the network does.
+
+    The benchmark counts some cells otherwise than their standalone network (``tests/nn/test_nb201.py``: 98 %
+    match); the table matches on exactly the cells whose network matches."""
+    import csv
+
+    from pyronas.costs import NetworkSize
+    from pyronas.spaces import get_space
+    from pyronas.spaces.nb201_cells import parse_cell
+
+    table = params_table(get_space("nb201"), NetworkSize(channels=16, cells_per_stage=5, num_classes=10))
+    costs = table.table["cell"]
+    with open(nb201_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 15625
+    matches = 0
+    for row in rows:
+        cost = table.fixed + sum(float(costs[e, k]) for e, k in enumerate(parse_cell(row["arch"])))
+        matches += abs(cost / 1e6 - float(row["params_m"])) < 5e-7
+    print(f"{matches} of {len(rows)} cells match params_m")
+    assert matches >= 0.98 * len(rows)
