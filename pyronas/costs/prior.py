@@ -7,7 +7,8 @@ the inner model runs as usual and the mixing weights it hands to the supernet (t
 ``|w| / sum |w|``). The penalty is ``weight * cost``, or with a ``budget`` the hinge
 ``weight * relu(cost - budget)``; it enters the loss next to the mean cross-entropy, in the table's unit
 (scale the table, e.g. :meth:`CostTable.scaled`, to choose the weight's meaning). The supernet's weights
-do not depend on it, so in a bilevel search only the architecture steps feel it.
+do not depend on it, so in a bilevel search only the architecture steps feel it; the logged losses
+include it.
 """
 
 from __future__ import annotations
