@@ -46,7 +46,7 @@ def decompose(
             the costs of one candidate in two networks, differ; otherwise average them (medians of the fixed part).
         batch_size: images per forward pass when recording input shapes.
     """
-    genotypes, _ = covering_genotypes(space)
+    genotypes, never = covering_genotypes(space)
     sums: dict[tuple[str, int, int], list[float]] = {}
     fixed: list[float] = []
     for genotype in genotypes:
@@ -66,5 +66,6 @@ def decompose(
         table[cell][edge, op] = statistics.fmean(values)
     if exact and max(fixed) != min(fixed):
         raise NonAdditiveCost(f"the fixed part of {metric} differs between {space.name} networks: {fixed}")
-    info = dict(info or {}, genotypes=len(genotypes))
+    never_derived = {cell: [space.ops[k] for k in range(m.shape[1]) if m[:, k].any()] for cell, m in never.items()}
+    info = dict(info or {}, genotypes=len(genotypes), never_derived=never_derived)  # ops whose entries stay 0
     return CostTable(metric, unit, statistics.median(fixed), table, space.name, size, info)

@@ -59,3 +59,16 @@ def test_nb201_parameters_match_the_benchmark_for_every_cell(nb201_csv):
         matches += abs(cost / 1e6 - float(row["params_m"])) < 5e-7
     print(f"{matches} of {len(rows)} cells match params_m")
     assert matches >= 0.98 * len(rows)
+
+
+def test_a_cost_that_does_not_add_up_is_refused():
+    from pyronas.costs import NonAdditiveCost
+    from pyronas.costs.decompose import decompose
+    from pyronas.spaces import get_space
+
+    space = get_space("nb201")
+    calls = iter(range(100))
+    with pytest.raises(NonAdditiveCost, match="fixed part"):
+        decompose(space, SIZE, "odd", "count", lambda op: 1.0, lambda net: float(next(calls)))
+    table = params_table(get_space("darts"), SIZE)
+    assert table.info["never_derived"] == {"normal": ["none"], "reduce": ["none"]}
