@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import nn
@@ -85,3 +85,13 @@ class SearchSpace(abc.ABC):
         ``table[e][k]`` lists the parameters of op ``k`` on edge ``e`` in every cell of that type.
         """
         raise NotImplementedError(f"{type(self).__name__} does not map supernet parameters to candidate ops")
+
+    def chosen_ops(self, network: nn.Module) -> list[tuple[str, int, int, nn.Module]]:
+        """``(cell_type, edge, op, module)`` of every op that a standalone network (from :meth:`network`) computes
+        for its genotype: one entry per cell and kept edge, ``module`` the op's own module (for per-candidate
+        costs, :mod:`pyronas.costs`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not map network modules to candidate ops")
+
+    def genotypes(self) -> Iterator[str]:
+        """Every genotype of the space, canonical; a space too large to enumerate raises ``NotImplementedError``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot enumerate its genotypes")

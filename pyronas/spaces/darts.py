@@ -120,5 +120,16 @@ class DARTSSpace(SearchSpace):
                         table[e][k].extend(op.parameters())
         return tables
 
+    def chosen_ops(self, network: nn.Module) -> list[tuple[str, int, int, nn.Module]]:
+        from pyronas.nn.darts import Cell
+
+        out = []
+        for cell in network.modules():
+            if isinstance(cell, Cell):
+                kind = "reduce" if cell.reduce else "normal"
+                pairs = network.genotype.reduce if cell.reduce else network.genotype.normal
+                for j, ((op, src), module) in enumerate(zip(pairs, cell.ops)):  # op j feeds node 2 + j // 2
+                    out.append((kind, edge_index(NUM_INPUTS + j // 2, src), OPS.index(op), module))
+        return out
 
 SPACE = DARTSSpace  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import nn
 
 from pyronas.nn import nb201 as nb201_nn  # a module reference: pyronas.nn.nb201 imports the cell notation below
 from pyronas.spaces.base import SearchSpace
-from pyronas.spaces.nb201_cells import CELL, EDGE_NAMES, OPS, canonical, format_cell, parse_cell
+from pyronas.spaces.nb201_cells import (
+    CELL,
+    EDGE_NAMES,
+    NUM_CELLS,
+    OPS,
+    canonical,
+    format_cell,
+    from_ordinal,
+    parse_cell,
+)
 
 
 class NB201Space(SearchSpace):
@@ -59,5 +68,16 @@ class NB201Space(SearchSpace):
                         table[e][k].extend(op.parameters())
         return {CELL: table}
 
+    def chosen_ops(self, network: nn.Module) -> list[tuple[str, int, int, nn.Module]]:
+        ops = parse_cell(network.cell)
+        return [
+            (CELL, e, ops[e], op)
+            for cell in network.modules()
+            if isinstance(cell, nb201_nn.NB201Cell)
+            for e, op in enumerate(cell.edges)
+        ]
+
+    def genotypes(self) -> Iterator[str]:
+        return (from_ordinal(i) for i in range(NUM_CELLS))
 
 SPACE = NB201Space  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)

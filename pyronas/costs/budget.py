@@ -1,0 +1,134 @@
+"""The most probable architecture within a cost budget, from op probabilities.
+
+The score of a genotype is the sum of the log-probabilities of its chosen candidates,
+``sum(one_hot(genotype) * log p)``. Spaces that enumerate their genotypes
+(:meth:`~pyronas.spaces.SearchSpace.genotypes`, e.g. NB201's 15,625 cells) are searched exactly;
+others greedily by per-edge downgrades: starting from the unconstrained genotype, each step forbids, on one
+chosen edge, every op that costs at least as much as the chosen one (``derive`` then picks the best cheaper
+op, or another input), or on every edge of a cell type every op costing at least its costliest chosen op
+(so that a node cannot switch to another costly input), taking the step that loses the least score per
+unit of cost saved, until the cost is within the budget. Forbidden ops stay forbidden and every step
+lowers the cost, so the search ends; it may stop above a budget that some genotype meets (:class:`OverBudget`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from pyronas.costs.expected import edge_distribution
+from pyronas.costs.table import CostTable
+from pyronas.spaces import SearchSpace
+
+FORBIDDEN = -1e30  # score of a forbidden candidate: finite, so derive still forms a genotype where it must
+
+
+class OverBudget(ValueError):
+    """No architecture found within the budget."""
+
+
+def log_probabilities(probabilities: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``log p`` per cell of op probabilities (or unnormalised weights, made per-edge distributions), float64."""
+    return {
+        cell: edge_distribution(p.detach().double().cpu()).clamp_min(1e-300).log() for cell, p in probabilities.items()
+    }
+
+
+def score(space: SearchSpace, genotype: str, logp: Mapping[str, torch.Tensor]) -> float:
+    """Sum of the log-probabilities of ``genotype``'s chosen candidates."""
+    hot = space.one_hot(genotype)
+    return sum(float((hot[cell].double() * lp).sum()) for cell, lp in logp.items())
+
+
+_ENUMERATED: dict[tuple[type, str], tuple[list[str], dict[str, torch.Tensor]]] = {}
+
+
+def _all_one_hot(space: SearchSpace) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """Every genotype and their one-hot weights ``{cell_type: [N, E, K]}`` (computed once per space class)."""
+    key = (type(space), space.name)
+    if key not in _ENUMERATED:
+        genotypes = list(space.genotypes())
+        hots = [space.one_hot(g) for g in genotypes]
+        _ENUMERATED[key] = genotypes, {cell: torch.stack([h[cell] for h in hots]).double() for cell in space.cell_types}
+    return _ENUMERATED[key]
+
+
+def _exhaustive(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTable, budget: float) -> str:
+    genotypes, hots = _all_one_hot(space)
+    scores = sum((hots[cell] * logp[cell]).sum((-2, -1)) for cell in logp)
+    costs = table.fixed + sum((hots[cell] * table.table[cell]).sum((-2, -1)) for cell in table.table)
+    feasible = costs <= budget
+    if not feasible.any():
+        raise OverBudget(
+            f"no {space.name} genotype costs <= {budget:g} {table.unit}; the cheapest costs {costs.min():g}"
+        )
+    return genotypes[int(torch.where(feasible, scores, -torch.inf).argmax())]
+
+
+def _moves(space: SearchSpace, genotype: str, scores: Mapping[str, torch.Tensor], table: CostTable):
+    """Scores with more ops forbidden: a downgrade of each chosen edge, and a cap on each cell type's costliest op."""
+    for cell, hot in space.one_hot(genotype).items():
+        costs = table.table[cell]
+        chosen = (hot > 0).nonzero().tolist()
+        for edge, op in chosen:  # on this edge, only ops cheaper than the chosen one
+            trial = {c: s.clone() for c, s in scores.items()}
+            trial[cell][edge, costs[edge] >= costs[edge, op]] = FORBIDDEN
+            yield trial
+        cap = max(float(costs[edge, op]) for edge, op in chosen)
+        if cap > 0:  # on every edge of the cell type, only ops cheaper than its costliest chosen one
+            trial = {c: s.clone() for c, s in scores.items()}
+            trial[cell][costs >= cap] = FORBIDDEN
+            yield trial
+
+
+def _greedy(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTable, budget: float) -> str:
+    scores = {cell: lp.clone() for cell, lp in logp.items()}
+    genotype = space.derive(scores)
+    cost = table.cost(space, genotype)
+    while cost > budget:
+        best = None  # (score lost per cost saved, scores, genotype, cost)
+        current = score(space, genotype, logp)
+        for trial in _moves(space, genotype, scores, table):
+            try:
+                candidate = space.derive(trial)
+            except ValueError:
+                continue
+            saved = cost - table.cost(space, candidate)
+            if saved <= 0:
+                continue
+            ratio = (current - score(space, candidate, logp)) / saved
+            if best is None or ratio < best[0]:
+                best = (ratio, trial, candidate, cost - saved)
+        if best is None:
+            raise OverBudget(f"greedy search found no {space.name} genotype costing <= {budget:g} {table.unit}; "
+                             f"stopped at {cost:g}")  # fmt: skip
+        _, scores, genotype, cost = best
+    return genotype
+
+
+def best_within_budget(
+    space: SearchSpace,
+    probabilities: Mapping[str, torch.Tensor],
+    table: CostTable,
+    budget: float,
+    *,
+    exhaustive: bool | None = None,
+) -> str:
+    """The genotype of highest log-probability whose cost (``table.cost``) is at most ``budget``.
+
+    Args:
+        probabilities: op probabilities ``{cell_type: [E, K]}`` (a guide's ``op_probabilities()``).
+        table: the cost table; ``budget`` is in its unit.
+        exhaustive: search every genotype (``None``: whenever the space enumerates them) or greedily.
+
+    Raises :class:`OverBudget` if none is found.
+    """
+    logp = log_probabilities(probabilities)
+    if exhaustive is None:
+        try:
+            iter(space.genotypes())
+            exhaustive = True
+        except NotImplementedError:
+            exhaustive = False
+    return (_exhaustive if exhaustive else _greedy)(space, logp, table, budget)

@@ -1,0 +1,47 @@
+"""Exact parameter and FLOP tables of a space's standalone networks.
+
+FLOPs are those :class:`torch.utils.flop_counter.FlopCounterMode` counts for one image (convolutions and
+matrix products, two FLOPs per multiply-add; element-wise ops, BatchNorm and pooling other than by
+convolution count 0), so a table's sum equals FlopCounterMode on the whole network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from pyronas.costs.candidates import ChosenOp
+from pyronas.costs.decompose import decompose
+from pyronas.costs.table import CostTable, NetworkSize
+from pyronas.spaces import SearchSpace
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of parameters (each shared tensor once)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
+    """FLOPs of ``module(*inputs)`` as FlopCounterMode counts them."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        module(*inputs)
+    return counter.get_total_flops()
+
+
+def params_table(space: SearchSpace, size: NetworkSize) -> CostTable:
+    """Parameters (a count) of ``space``'s standalone networks at ``size``, per candidate and fixed."""
+    return decompose(
+        space, size, "params", "count", lambda op: float(count_params(op.module)), lambda net: float(count_params(net))
+    )
+
+
+def flops_table(space: SearchSpace, size: NetworkSize) -> CostTable:
+    """FLOPs per image of ``space``'s standalone networks at ``size``, per candidate and fixed."""
+
+    def op_flops(op: ChosenOp) -> float:
+        return float(count_flops(op.module, torch.zeros(op.input_shape)))
+
+    return decompose(space, size, "flops", "flop", op_flops, lambda net: float(count_flops(net, size.images())))
