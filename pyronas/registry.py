@@ -12,12 +12,11 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-import pkgutil
-from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 
 from torch import nn
 
+from pyronas.plugins import PluginRegistry
 from pyronas.spaces import SearchSpace
 
 ENTRY_POINTS = "pyronas.methods"
@@ -74,56 +73,14 @@ class MethodSpec:
         return out
 
 
-class MethodRegistry(MutableMapping):
-    """``{name: MethodSpec}``, filled on first use from ``pyronas.models`` and the ``pyronas.methods`` entry points."""
-
-    def __init__(self):
-        self._specs: dict[str, MethodSpec] = {}
-        self._loaded = False
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        found = dict(self._specs)  # registered before the first look-up win over discovered ones
-        self._specs = {}
-        import pyronas.models
-
-        for info in pkgutil.iter_modules(pyronas.models.__path__, "pyronas.models."):
-            spec = getattr(importlib.import_module(info.name), "SPEC", None)
-            if isinstance(spec, MethodSpec):
-                self._specs[spec.name] = spec
-        for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
-            try:
-                spec = point.load()
-            except Exception as e:  # a broken plugin must not take the built-in methods down
-                raise ValueError(f"method plugin {point.name!r} ({point.value}) fails to load: {e}") from None
-            if not isinstance(spec, MethodSpec):
-                raise ValueError(f"entry point {point.name!r} of {ENTRY_POINTS} is no MethodSpec: {point.value}")
-            self._specs[spec.name] = spec
-        self._specs.update(found)
-
-    def __getitem__(self, name: str) -> MethodSpec:
-        self._load()
-        return self._specs[name]
-
-    def __setitem__(self, name: str, spec: MethodSpec) -> None:
-        self._specs[name] = spec
-
-    def __delitem__(self, name: str) -> None:
-        self._load()
-        del self._specs[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self._load()
-        return iter(self._specs)
-
-    def __len__(self) -> int:
-        self._load()
-        return len(self._specs)
+def _method_name(spec: object, entry_point: str | None) -> str:
+    if not isinstance(spec, MethodSpec):
+        raise ValueError(f"entry point {entry_point!r} of {ENTRY_POINTS} is no MethodSpec: {spec!r}")
+    return spec.name
 
 
-METHODS = MethodRegistry()
+METHODS = PluginRegistry("pyronas.models", "SPEC", ENTRY_POINTS, "method", _method_name)
+"""``{name: MethodSpec}``: ``pyronas.models``' ``SPEC``s, the ``pyronas.methods`` entry points, :func:`register`."""
 
 
 def register(spec: MethodSpec) -> MethodSpec:

@@ -44,6 +44,32 @@ TINY: dict[str, Any] = dict(
 )  # fmt: skip
 
 
+class RecordedBatches:
+    """Batches (a :class:`~pyronas.data.Batches`) cast to ``dtype`` and kept per epoch in ``seen[epoch]``.
+
+    For equivalence tests against reference code: run a search on ``RecordedBatches(parts.train, torch.float64)``,
+    then feed the reference loop exactly the batches the search drew.
+    """
+
+    def __init__(self, batches, dtype: torch.dtype):
+        self.batches, self.dtype, self.epoch = batches, dtype, None
+        self.seen: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+        self.epoch = epoch
+
+    def __iter__(self):
+        for images, labels in self.batches:
+            batch = images.to(self.dtype), labels
+            if self.epoch is not None:
+                self.seen.setdefault(self.epoch, []).append(batch)
+            yield batch
+
+
 def _fail(spec: MethodSpec, what: str) -> AssertionError:
     return AssertionError(f"method {spec.name!r}: {what}")
 
@@ -183,3 +209,18 @@ def check_method(
             raise _fail(spec, f"derives {full['genotype']!r}, not in the space's canonical form {canonical!r}")
     pyro.clear_param_store()
     return {"sites": sites, "parameters": sorted(after), "genotype": full["genotype"]}
+
+
+def displacement_difference(start, ours, theirs) -> float:
+    """How far two runs from a shared ``start`` moved apart: ``max|d_ours - d_theirs| / max|d_theirs|``, where
+    ``d_x = x - start``, over a tensor or a list of tensors (flattened together).
+
+    The measure of the reference-step equivalence tests: relative to how far the reference moved, so it does not
+    depend on the parameters' scale. Raises ``AssertionError`` if the reference did not move at all.
+    """
+    start, ours, theirs = (
+        torch.cat([t.flatten() for t in (x if isinstance(x, (list, tuple)) else [x])]) for x in (start, ours, theirs)
+    )
+    moved = theirs - start
+    assert moved.abs().max() > 0, "the reference run did not move"
+    return float(((ours - start) - moved).abs().max() / moved.abs().max())

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import pkgutil
-from collections.abc import Iterator, MutableMapping
 
+from pyronas.plugins import PluginRegistry
 from pyronas.spaces.base import SearchSpace
 from pyronas.spaces.darts import DARTSSpace
 from pyronas.spaces.darts_genotype import GenotypeError
@@ -24,52 +23,13 @@ from pyronas.spaces.nb201_cells import CellStringError
 ENTRY_POINTS = "pyronas.spaces"
 
 
-class SpaceRegistry(MutableMapping):
-    """``{name: space class, instance or network factory}``, filled on first use from this package's modules
-    (their ``SPACE``) and the ``pyronas.spaces`` entry points."""
-
-    def __init__(self):
-        self._spaces: dict[str, object] = {}
-        self._loaded = False
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        found = dict(self._spaces)  # registered before the first look-up win over discovered ones
-        self._spaces = {}
-        for info in pkgutil.iter_modules(__path__, f"{__name__}."):
-            space = getattr(importlib.import_module(info.name), "SPACE", None)
-            if space is not None:
-                self._spaces[space.name] = space
-        for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
-            try:
-                self._spaces[point.name] = point.load()
-            except Exception as e:  # a broken plugin must not take the built-in spaces down silently
-                raise ValueError(f"space plugin {point.name!r} ({point.value}) fails to load: {e}") from None
-        self._spaces.update(found)
-
-    def __getitem__(self, name: str) -> object:
-        self._load()
-        return self._spaces[name]
-
-    def __setitem__(self, name: str, space: object) -> None:
-        self._spaces[name] = space
-
-    def __delitem__(self, name: str) -> None:
-        self._load()
-        del self._spaces[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self._load()
-        return iter(self._spaces)
-
-    def __len__(self) -> int:
-        self._load()
-        return len(self._spaces)
+def _space_name(space: object, entry_point: str | None) -> str:
+    return entry_point if entry_point is not None else space.name
 
 
-SPACES = SpaceRegistry()
+SPACES = PluginRegistry("pyronas.spaces", "SPACE", ENTRY_POINTS, "space", _space_name)
+"""``{name: space class, instance or network factory}``: this package's modules' ``SPACE``, the ``pyronas.spaces``
+entry points and :func:`register_space`."""
 
 
 def register_space(name: str, space: object) -> object:

@@ -132,4 +132,5 @@ class DARTSSpace(SearchSpace):
                     out.append((kind, edge_index(NUM_INPUTS + j // 2, src), OPS.index(op), module))
         return out
 
+
 SPACE = DARTSSpace  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)

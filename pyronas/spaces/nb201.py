@@ -80,4 +80,5 @@ class NB201Space(SearchSpace):
     def genotypes(self) -> Iterator[str]:
         return (from_ordinal(i) for i in range(NUM_CELLS))
 
+
 SPACE = NB201Space  # found by pyronas.spaces.SPACES (and declared in the pyronas.spaces entry points)

@@ -20,18 +20,12 @@ weight learning rate is off by 0.1 % is caught.
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import pytest
 import torch
 from torch import nn
+from xautodl_required import require_xautodl
 
-try:
-    _version = importlib.metadata.version("xautodl")
-except importlib.metadata.PackageNotFoundError:
-    _version = None
-if _version != "1.0.0":
-    pytest.skip("xautodl==1.0.0 not installed: pip install --no-deps xautodl==1.0.0", allow_module_level=True)
+require_xautodl()
 
 from xautodl.config_utils import dict2config  # noqa: E402
 from xautodl.models.cell_operations import NAS_BENCH_201  # noqa: E402
@@ -39,6 +33,7 @@ from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts  # n
 from xautodl.procedures.optimizers import get_optim_scheduler  # noqa: E402
 
 from pyronas.build import build_search  # noqa: E402
+from pyronas.testing import RecordedBatches, displacement_difference  # noqa: E402
 
 # configs/nas-benchmark/algos/DARTS.config, with the number of epochs of this test
 DARTS_CONFIG = {
@@ -52,27 +47,6 @@ SETTINGS = dict(
 )  # fmt: skip
 
 
-class Recorded:
-    """A batch iterator that casts batches to ``dtype`` and keeps those of each epoch (after ``set_epoch``)."""
-
-    def __init__(self, batches, dtype: torch.dtype):
-        self.batches, self.dtype, self.epoch, self.seen = batches, dtype, None, {}
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.batches.set_epoch(epoch)
-        self.epoch = epoch
-
-    def __iter__(self):
-        for images, labels in self.batches:
-            batch = images.to(self.dtype), labels
-            if self.epoch is not None:
-                self.seen.setdefault(self.epoch, []).append(batch)
-            yield batch
-
-
 def pyronas_search(dtype: torch.dtype, **overrides) -> dict:
     """Run pyronas's darts search; its initial and final weights and logits, batches and resolved config."""
     parts = build_search("darts", **SETTINGS, **overrides)
@@ -80,7 +54,7 @@ def pyronas_search(dtype: torch.dtype, **overrides) -> dict:
         parts.supernet.to(dtype)
         parts.guide.to(dtype)
         start = {"weights": _weights(parts.supernet), "alpha": parts.guide.cell_logits.detach().clone()}
-        parts.train, parts.valid = Recorded(parts.train, dtype), Recorded(parts.valid, dtype)
+        parts.train, parts.valid = RecordedBatches(parts.train, dtype), RecordedBatches(parts.valid, dtype)
         parts.runner().run()
         end = {"weights": _weights(parts.supernet), "alpha": parts.guide.cell_logits.detach().clone()}
     return {"start": start, "end": end, "train": parts.train.seen, "valid": parts.valid.seen, "config": parts.config}
@@ -136,18 +110,7 @@ def darts_v1(run: dict, dtype: torch.dtype, lr_factor: float = 1.0) -> dict:
 
 def relative_differences(run: dict, reference: dict) -> dict[str, float]:
     """``max|d_ours - d_ref| / max|d_ref|`` of the displacements from the shared start, per group."""
-    out = {}
-    for group in ("weights", "alpha"):
-        start, ours, theirs = (torch.cat([t.flatten() for t in _list(r[group])]) for r in
-                               (run["start"], run["end"], reference))  # fmt: skip
-        moved = theirs - start
-        assert moved.abs().max() > 0
-        out[group] = float(((ours - start) - moved).abs().max() / moved.abs().max())
-    return out
-
-
-def _list(x) -> list[torch.Tensor]:
-    return x if isinstance(x, list) else [x]
+    return {g: displacement_difference(run["start"][g], run["end"][g], reference[g]) for g in ("weights", "alpha")}
 
 
 @pytest.fixture(scope="module")

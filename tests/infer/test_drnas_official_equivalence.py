@@ -37,7 +37,6 @@ ELBO (the analytic KL) and no weight decay, not by the default ``trace`` ELBO (a
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import inspect
 
 import pytest
@@ -45,13 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Dirichlet, kl_divergence
+from xautodl_required import require_xautodl
 
-try:
-    _version = importlib.metadata.version("xautodl")
-except importlib.metadata.PackageNotFoundError:
-    _version = None
-if _version != "1.0.0":
-    pytest.skip("xautodl==1.0.0 not installed: pip install --no-deps xautodl==1.0.0", allow_module_level=True)
+require_xautodl()
 
 from xautodl.models.cell_operations import NAS_BENCH_201  # noqa: E402
 from xautodl.models.cell_searchs.search_cells import NAS201SearchCell  # noqa: E402
@@ -59,6 +54,7 @@ from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts  # n
 
 from pyronas.build import build_search, resolve_search  # noqa: E402
 from pyronas.infer.search import Search  # noqa: E402
+from pyronas.testing import RecordedBatches, displacement_difference  # noqa: E402
 
 # 201-space/train_search.py's argparse defaults (lines 34-60) and architect.py's Adam (lines 17-22), --reg_type l2
 OFFICIAL = {
@@ -120,27 +116,6 @@ def row_draws():
         yield draws
 
 
-class Recorded:
-    """A batch iterator that casts batches to ``dtype`` and keeps those of each epoch (after ``set_epoch``)."""
-
-    def __init__(self, batches, dtype: torch.dtype):
-        self.batches, self.dtype, self.epoch, self.seen = batches, dtype, None, {}
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.batches.set_epoch(epoch)
-        self.epoch = epoch
-
-    def __iter__(self):
-        for images, labels in self.batches:
-            batch = images.to(self.dtype), labels
-            if self.epoch is not None:
-                self.seen.setdefault(self.epoch, []).append(batch)
-            yield batch
-
-
 def pyronas_search(dtype: torch.dtype, draws: RowDraws, **overrides) -> dict:
     """Run pyronas's drnas search; its initial and final weights and theta, batches, draws and resolved config."""
     parts = build_search("drnas", **{**SETTINGS, **overrides})
@@ -148,7 +123,7 @@ def pyronas_search(dtype: torch.dtype, draws: RowDraws, **overrides) -> dict:
         parts.supernet.to(dtype)
         parts.guide.to(dtype)
         start = {"weights": _weights(parts.supernet), "theta": parts.guide.cell_theta.detach().clone()}
-        parts.train, parts.valid = Recorded(parts.train, dtype), Recorded(parts.valid, dtype)
+        parts.train, parts.valid = RecordedBatches(parts.train, dtype), RecordedBatches(parts.valid, dtype)
         draws.reset()
         parts.runner().run()
         end = {"weights": _weights(parts.supernet), "theta": parts.guide.cell_theta.detach().clone()}
@@ -243,18 +218,7 @@ def drnas_official(
 
 def relative_differences(run: dict, reference: dict) -> dict[str, float]:
     """``max|d_ours - d_ref| / max|d_ref|`` of the displacements from the shared start, per group."""
-    out = {}
-    for group in ("weights", "theta"):
-        start, ours, theirs = (torch.cat([t.flatten() for t in _list(r[group])]) for r in
-                               (run["start"], run["end"], reference))  # fmt: skip
-        moved = theirs - start
-        assert moved.abs().max() > 0
-        out[group] = float(((ours - start) - moved).abs().max() / moved.abs().max())
-    return out
-
-
-def _list(x) -> list[torch.Tensor]:
-    return x if isinstance(x, list) else [x]
+    return {g: displacement_difference(run["start"][g], run["end"][g], reference[g]) for g in ("weights", "theta")}
 
 
 def compare(

@@ -124,7 +124,7 @@ def test_get_space_names_paths_objects_and_plugins(tmp_path, monkeypatch):
     assert get_space("pyronas.spaces.darts:DARTSSpace").name == "darts"
     assert get_space(choice_convnet).name == EXAMPLE
     assert get_space(space) is space
-    monkeypatch.setitem(SPACES._spaces, "mine", choice_convnet)
+    monkeypatch.setitem(SPACES._items, "mine", choice_convnet)
     assert get_space("mine").name == "mine"
     for bad, reason in (("nope", "unknown search space 'nope'"), ("my_nets:missing", "cannot be loaded")):
         with pytest.raises(ValueError, match=reason):
@@ -192,14 +192,15 @@ def test_none_candidate_is_inactive_per_row_for_bayesnas():
 def test_spaces_come_from_entry_points(monkeypatch):
     import importlib.metadata
 
-    from pyronas.spaces import ENTRY_POINTS, SpaceRegistry
+    from pyronas.plugins import PluginRegistry
+    from pyronas.spaces import ENTRY_POINTS, _space_name
 
     declared = {point.name: point.value for point in importlib.metadata.entry_points(group=ENTRY_POINTS)}
     assert declared["nb201"] == "pyronas.spaces.nb201:NB201Space"
     assert declared["darts"] == "pyronas.spaces.darts:DARTSSpace"
     plugin = importlib.metadata.EntryPoint("mine", EXAMPLE, ENTRY_POINTS)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [plugin] if group == ENTRY_POINTS else [])
-    registry = SpaceRegistry()
+    registry = PluginRegistry("pyronas.spaces", "SPACE", ENTRY_POINTS, "space", _space_name)
     assert registry["mine"] is choice_convnet and {"nb201", "darts"} <= set(registry)
     monkeypatch.setattr("pyronas.spaces.SPACES", registry)
     assert get_space("mine").row_names("choices3") == ("kernel",)
