@@ -31,7 +31,8 @@ from pyronas.data.cutout import cutout as cut_out
 from pyronas.infer import seed_everything
 from pyronas.infer.claim import claim
 from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
-from pyronas.spaces import SearchSpace, get_space
+from pyronas.nn.export import torch_only
+from pyronas.spaces import ModuleSpace, SearchSpace, get_space
 from pyronas.train_config import TrainConfig
 
 AUXILIARY_PREFIX = "auxiliary"  # parameters of the auxiliary head, left out of the parameter count
@@ -151,7 +152,16 @@ def from_run(c: TrainConfig) -> TrainConfig:
 
 
 def _network(c: TrainConfig, search_space: SearchSpace, data: ImageData, net_options: dict) -> nn.Module:
-    """The network to train: fresh, or with ``inherit_weights`` the search supernet's weights of the cell."""
+    """The network to train: fresh, or with ``inherit_weights`` the search supernet's weights of the cell.
+
+    A network of your own (:class:`~pyronas.spaces.ModuleSpace`) is traced to what runs
+    (:func:`~pyronas.nn.export.torch_only`): the candidates its choices did not pick are neither trained nor counted.
+    """
+    net = _cell_network(c, search_space, data, net_options)
+    return torch_only(net) if isinstance(search_space, ModuleSpace) else net
+
+
+def _cell_network(c: TrainConfig, search_space: SearchSpace, data: ImageData, net_options: dict) -> nn.Module:
     if not c.inherit_weights:
         sizes = dict(channels=c.channels, cells_per_stage=c.cells_per_stage)
         sizes.update(num_classes=data.num_classes, in_channels=data.in_channels)

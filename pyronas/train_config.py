@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from pyronas.config import VERSION, _datasets, _jsonable, _spaces, option
+from pyronas.config import VERSION, _datasets, _jsonable, option
 from pyronas.spaces.darts_genotype import GENOTYPES
 from pyronas.validate import (
     FRACTION,
@@ -51,8 +51,9 @@ class TrainConfig:
     """Settings of :func:`pyronas.train.train`; ``check()`` validates them (one-line ``ValueError``)."""
 
     genotype: str = option(
-        None, f"the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name ({', '.join(GENOTYPES)})"
-    )
+        None, f"the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name ({', '.join(GENOTYPES)}); "
+        "an NB201 cell string; for a network of your own the JSON text {label: candidate}",
+    )  # fmt: skip
     from_run: str | None = option(
         None, "a search folder: train the cell it found (its genotype and space replace --genotype and --space)",
         flag="--from", trajectory=False,
@@ -61,7 +62,10 @@ class TrainConfig:
         False, "start from the search supernet's trained weights of the cell, BatchNorm recalibrated (fine-tune; "
         "needs --from; the network then has the supernet's --channels and --cells-per-stage)",
     )  # fmt: skip
-    space: str = option("darts", "search space of the genotype", choices=_spaces)
+    space: str = option(
+        "darts", "search space of the genotype: a registered name (darts, nb201, plugins) or a package.module:factory "
+        "path (a network of your own: it has no drop-path or auxiliary head, pass --drop-path 0 --auxiliary-weight 0)",
+    )  # fmt: skip
     dataset: str = option("cifar10", "data set", choices=_datasets)
     data_dir: str | None = option(
         None,

@@ -14,7 +14,7 @@ def test_pytest_runs_the_notebooks_in_smoke_mode(pytestconfig):
     assert "notebooks" in pytestconfig.getini("testpaths")
     assert "--nbmake" in pytestconfig.getini("addopts")
     assert os.environ["PYRONAS_SMOKE"] == "1"  # set by tests/conftest.py, inherited by the kernels
-    assert len(NOTEBOOKS) >= 4
+    assert len(NOTEBOOKS) >= 5
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
