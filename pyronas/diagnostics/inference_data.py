@@ -96,14 +96,15 @@ def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
 
 
 def _cost_attrs(runs: Sequence[SearchRun]) -> dict:
-    """``cost`` (the metric, or metrics joined by commas), ``cost_unit`` and the runs' ``budgets`` (reported units,
-    NaN for none) of cost-aware searches."""
+    """``cost`` (the metric, or metrics joined by commas), ``cost_unit``, the runs' ``budgets`` (reported units, NaN
+    for none) and ``cost_weights`` (NaN for none) of cost-aware searches."""
     metrics = [run.config["cost"] for run in runs]
     known = sorted({m for m in metrics if m is not None})
     budgets = [math.nan if m is None or run.config["budget"] is None else reported(run.config["budget"], m)
                for run, m in zip(runs, metrics)]  # fmt: skip
     unit = UNITS[known[0]][1] if len(known) == 1 else "reported units"
-    return {"cost": ",".join(known), "cost_unit": unit, "budgets": np.array(budgets)}
+    weights = [math.nan if run.config["cost_weight"] is None else float(run.config["cost_weight"]) for run in runs]
+    return {"cost": ",".join(known), "cost_unit": unit, "budgets": np.array(budgets), "cost_weights": np.array(weights)}
 
 
 def _coords(lay: Layout) -> dict:

@@ -212,7 +212,9 @@ def plot_expected_cost(idata) -> Figure:
     hist = idata.optimization
     if "expected_cost" not in hist:
         raise ValueError("these logs have no expected cost; run the searches with --cost")
-    budgets = np.atleast_1d(hist.attrs.get("budgets", np.full(hist.sizes["chain"], np.nan)))
+    unknown = np.full(hist.sizes["chain"], np.nan)
+    budgets = np.atleast_1d(hist.attrs.get("budgets", unknown))
+    weights = np.atleast_1d(hist.attrs.get("cost_weights", unknown))
     has_guide = "guide" in idata.groups()
     fig, ax = plt.subplots(figsize=(6, 4))
     for c in hist["chain"].values:
@@ -220,11 +222,13 @@ def plot_expected_cost(idata) -> Figure:
         seed = int(idata.guide["seed"].sel(chain=c)) if has_guide else c
         color = f"C{int(c) % 10}"
         values = hist["expected_cost"].sel(chain=c)
-        ax.plot(hist["epoch"], values, "-o", color=color, ms=3, label=f"{name} (seed {seed})")
+        weight = f", weight {weights[int(c)]:g}" if np.isfinite(weights[int(c)]) else ""
+        ax.plot(hist["epoch"], values, "-o", color=color, ms=3, label=f"{name} (seed {seed}{weight})")
         if np.isfinite(budgets[int(c)]):
             ax.axhline(budgets[int(c)], color=color, ls="--", lw=0.8, label=f"{name}: budget")
     metric, unit = hist.attrs.get("cost", "cost"), hist.attrs.get("cost_unit", "")
     ax.set(title=f"expected {metric} under the op probabilities", xlabel="epoch", ylabel=f"{metric} ({unit})")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
