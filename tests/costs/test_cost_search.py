@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from pyronas.api import search
 from pyronas.build import resolve_search
 from pyronas.cli import main, parse_args
 from pyronas.config import SearchConfig
@@ -12,9 +13,11 @@ from pyronas.costs import NetworkSize, count_params, params_table
 from pyronas.costs.candidates import build
 from pyronas.costs.units import parse_budget
 from pyronas.diagnostics import load_run
+from pyronas.registry import METHODS
 from pyronas.spaces import get_space
 
 TINY = ["--dataset", "digits", "--train-size", "64", "--batch-size", "32", "--channels", "4", "--cells-per-stage", "1"]
+TINY_API = dict(dataset="digits", train_size=64, batch_size=32, channels=4, cells_per_stage=1, epochs=1, progress=False)
 BUDGET = 10_000  # parameters; the tiny nb201 networks cost 4,822 to 23,302
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -151,3 +154,19 @@ def test_a_latency_search_measures_its_cell_and_caches_the_table(tmp_path, monke
 def test_config_json_round_trip_keeps_the_cost_settings():
     c, _, _ = resolve_search(method="drnas", cost="latency", budget="5ms")
     assert SearchConfig.from_json(c.to_json()).costs == c.costs
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_searches_with_the_cost_prior(method):
+    result = search(method, cost="flops", cost_weight=2.0, **TINY_API)
+    assert result.method_summary["cost_prior"]["weight"] == 2.0  # the model wears the prior
+    assert result.cost["metric"] == "flops" and result.cost["genotype"]["flops"] > 0
+    assert all("expected_cost" in record for record in result.history)
+
+
+def test_a_budgeted_darts_search_resumes_with_its_cell_within_the_budget(tmp_path):
+    out = tmp_path / "darts"
+    first = search("drnas", space="darts", cost="params", budget="12k", out_dir=out, **TINY_API)
+    assert first.cost["genotype"]["params"] <= 12_000  # the greedy derivation (DARTS does not enumerate)
+    again = search(first.config.replace(resume=True))  # the wrapped model's checkpoint loads back
+    assert again.genotype == first.genotype and len(again.history) == 1
