@@ -92,7 +92,9 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     takes names: ``guide=`` a Pyro guide object or class (``AutoNormal``) for the architecture sites,
     ``elbo=`` an ELBO instance, ``arch_optim=`` / ``weight_optim=`` Pyro optimizers. With ``out_dir``
     the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and ``result.json``; ``resume``
-    continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`).
+    continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`). ``cost``
+    (``"params"``, ``"flops"``, ``"latency"``) with ``cost_weight`` and ``budget`` (``"0.5M"``, ``"5ms"``) makes the
+    search cost-aware (:mod:`pyronas.costs.objective`); :attr:`SearchResult.cost` then holds the cell's costs.
 
     Every setting is checked before anything is loaded or written; an ``out_dir`` holding a previous run is
     refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
