@@ -14,6 +14,7 @@ import torch
 
 from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
 from pyronas.config import SearchConfig
+from pyronas.costs import expected_cost
 from pyronas.data import Batches, ImageData
 from pyronas.found import CALIBRATION_BATCHES, found_network
 from pyronas.infer import Search
@@ -45,6 +46,7 @@ class SearchResult:
     argmax_benchmark: dict | None = None
     selection: dict | None = None  # selection among drawn cells: rule, samples, candidates, scores
     method_summary: dict | None = None  # the model's and guide's ``summary()``, merged, for those that have one
+    cost: dict | None = None  # a cost-aware search's settings and the measured costs of its cells (``_costs``)
     config: SearchConfig = field(default_factory=SearchConfig)
     history: list = field(default_factory=list, repr=False)
     supernet: torch.nn.Module | None = field(default=None, repr=False, compare=False)  # trained; not in the JSON
@@ -90,7 +92,9 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     takes names: ``guide=`` a Pyro guide object or class (``AutoNormal``) for the architecture sites,
     ``elbo=`` an ELBO instance, ``arch_optim=`` / ``weight_optim=`` Pyro optimizers. With ``out_dir``
     the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and ``result.json``; ``resume``
-    continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`).
+    continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`). ``cost``
+    (``"params"``, ``"flops"``, ``"latency"``) with ``cost_weight`` and ``budget`` (``"0.5M"``, ``"5ms"``) makes the
+    search cost-aware (:mod:`pyronas.costs.objective`); :attr:`SearchResult.cost` then holds the cell's costs.
 
     Every setting is checked before anything is loaded or written; an ``out_dir`` holding a previous run is
     refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
@@ -110,20 +114,34 @@ def _search(c: SearchConfig) -> SearchResult:
     history = runner.run(resume=c["resume"])  # in the search's own param store
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
     with parts.activate(), _after_search(runner):
-        argmax = genotype = runner.genotype()
+        argmax = parts.space.derive(runner.op_probabilities())
+        derived = runner.genotype()  # the argmax, or with a budget the most probable cell within it
         selection = None if c["select"] == ARGMAX else _select_final(parts)
-        genotype = argmax if selection is None else selection.pop("genotype")
+        genotype = derived if selection is None else selection.pop("genotype")
         summary = _summary(parts.model, parts.guide)
         probs = named_probabilities(parts.space, runner.op_probabilities())
+        cost = None if parts.cost is None else _costs(parts, runner, genotype, argmax)
     query = (lambda cell: None) if parts.table is None else parts.table.query
     result = SearchResult(
         c["method"], parts.space.name, c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
         argmax_genotype=argmax, argmax_benchmark=query(argmax), selection=selection, method_summary=summary,
-        config=c, history=history, supernet=parts.supernet,
+        cost=cost, config=c, history=history, supernet=parts.supernet,
     )  # fmt: skip
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")
     return result
+
+
+def _costs(parts: SearchParts, runner: Search, genotype: str, argmax: str) -> dict:
+    """A cost-aware search's record: its settings (:meth:`~pyronas.costs.objective.SearchCost.settings`), the
+    expected cost under the final op probabilities, and the measured costs of the cell (and of the argmax
+    cell where it differs)."""
+    cost = parts.cost
+    record = {**cost.settings(), "expected": float(expected_cost(cost.table, runner.op_probabilities()))}
+    record["genotype"] = cost.measure(genotype)
+    if argmax != genotype:
+        record["argmax_genotype"] = cost.measure(argmax)
+    return record
 
 
 def _summary(*parts: object) -> dict | None:

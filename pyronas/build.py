@@ -1,4 +1,8 @@
-"""Build a search's parts from its (resolved) config: data, supernet, model + guide, optimizers, ELBO, table."""
+"""Build a search's parts from its (resolved) config: data, supernet, model + guide, optimizers, ELBO, tables.
+
+With ``cost`` set, the cost table of the search's standalone networks is measured on the search device and the
+method's model is wrapped in a cost prior (:mod:`pyronas.costs.objective`); no method file is involved.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from pyro.infer.elbo import ELBO
 
 from pyronas.benchmarks import NB201Table
 from pyronas.config import SearchConfig, resolve, search_config
+from pyronas.costs.objective import SearchCost, search_cost
+from pyronas.costs.table import search_size
 from pyronas.data import Batches, DataError, ImageData, load_dataset, split_halves
 from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
 from pyronas.infer.adapted_guide import adapt_guide
@@ -67,6 +73,7 @@ class SearchParts:
     loss: ELBO
     table: NB201Table | None
     world: World
+    cost: SearchCost | None = None  # the cost objective of a cost-aware search (``model`` then wears its prior)
     store: dict = field(default_factory=lambda: {"params": {}, "constraints": {}}, repr=False)
 
     @contextlib.contextmanager
@@ -104,6 +111,8 @@ class SearchParts:
             overwrite=c["overwrite"],
             step_order=c["step_order"],
             clip_span=c["grad_clip_span"],
+            derive=None if self.cost is None else self.cost.derive,
+            epoch_fields=None if self.cost is None else self.cost.epoch_fields,
         )
 
 
@@ -198,7 +207,7 @@ def build_search(config: SearchConfig | str | None = None, **overrides) -> Searc
     with pyro.get_param_store().scope(store):
         model, guide, weight_optim, arch_optim, loss = build_inference(c, spec, space, supernet)
         world.broadcast_modules(model, guide)  # ranks start identical, whatever their seeds
-    return SearchParts(
+    parts = SearchParts(
         **parts,
         model=model,
         guide=guide,
@@ -209,3 +218,7 @@ def build_search(config: SearchConfig | str | None = None, **overrides) -> Searc
         world=world,
         store=store,
     )
+    if c["cost"] is not None:
+        parts.cost = search_cost(c["cost"], c["cost_weight"], c["budget"], space, search_size(parts), device)
+        parts.model = parts.cost.prior(parts.model)
+    return parts

@@ -146,6 +146,8 @@ def cmd_search(args) -> int:
     if result.selection is not None:
         print(f"  selected by {config['select']} among {len(result.selection['candidates'])} distinct drawn cells")
         print(f"  argmax:   {result.argmax_genotype}")
+    if result.cost is not None:
+        print(_cost_line(result.cost, result.argmax_genotype != result.genotype))
     for cell, edges in result.op_probabilities.items():
         print(f"op probabilities ({cell}):")
         for edge, probs in edges.items():
@@ -156,6 +158,19 @@ def cmd_search(args) -> int:
               f"imagenet16 test {b['imagenet16_test']:.2f}")  # fmt: skip
     print(f"wrote {os.path.join(config['out_dir'], 'result.json')}")
     return 0
+
+
+def _cost_line(cost: dict, replaced: bool) -> str:
+    """What a cost-aware search's cell costs, its budget, and the argmax cell's cost where the budget replaced it."""
+    cell = cost["genotype"]
+    text = f"cost: {cell['params']:,} parameters, {cell['flops'] / 1e6:.3g} MFLOPs per image"
+    text += f", {cell['latency_ms']:.3g} ms" if "latency_ms" in cell else ""
+    text += f"; expected {cost['expected']:.4g} {cost['unit']} under the op probabilities"
+    if cost["budget"] is not None:
+        text += f"; budget {cost['budget']:g} {cost['unit']}"
+    if replaced and cost["budget"] is not None:
+        text += f" (the argmax cell, {cost['argmax_genotype']['predicted']:.4g} {cost['unit']}, is over it)"
+    return text
 
 
 def cmd_train(args) -> int:

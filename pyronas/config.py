@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pyronas.costs.units import COST_METRICS, check_costs
 from pyronas.data.batches import DRAWS
 from pyronas.infer.bilevel import CLIP_SPANS
 from pyronas.infer.search import STEP_ORDERS
@@ -49,6 +50,7 @@ DATASET_DEFAULTS = {
     }
 }
 DEFAULT_CHANNELS = 16
+NOT_GIVEN = object()  # a field's ``before`` that was not given (``None`` is a value runs before it had)
 
 
 def option(
@@ -61,7 +63,7 @@ def option(
     trajectory: bool = True,
     cli_default: Any = None,
     factory=None,
-    before: Any = None,
+    before: Any = NOT_GIVEN,
 ) -> Any:
     """A config field with the metadata the CLI and :meth:`SearchConfig.resume_key` read.
 
@@ -71,7 +73,7 @@ def option(
     that reproduces runs made before the field existed (left out of the resume key, so their checkpoints resume).
     """
     meta = dict(help=help, flag=flag, choices=choices, cli=cli, trajectory=trajectory, cli_default=cli_default)
-    if before is not None:
+    if before is not NOT_GIVEN:
         meta["before"] = before
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -229,6 +231,30 @@ class SelectionConfig:
     select_batches: int = option(10, "held-out batches that score each cell under --select valid", trajectory=False)
 
 
+@dataclass(frozen=True)
+class CostConfig:
+    cost: str | None = option(
+        None,
+        "cost-aware search: a prior p(a) ~ exp(-cost_weight * cost(a)) on the architecture, by parameters, "
+        "FLOPs per image or latency (ms per image, measured once on --device and cached) (default: none)",
+        choices=COST_METRICS,
+        before=None,
+    )
+    cost_weight: float | None = option(
+        None,
+        "lambda >= 0 of the cost prior, in loss nats per cost span: the costliest architecture of the space "
+        "(at the search's size) is exp(-lambda) times as probable a priori as the cheapest; with --budget it "
+        "weighs the expected cost above the budget only (default: 1 with --cost)",
+        before=None,
+    )
+    budget: Any = option(
+        None,
+        "the most the derived architecture may cost: parameters as 0.5M or 500k, FLOPs per image as 20M or "
+        "1.5G, latency as 5ms; needs --cost (default: none)",
+        before=None,
+    )
+
+
 SECTIONS = {
     "data": DataConfig,
     "supernet": SupernetConfig,
@@ -237,6 +263,7 @@ SECTIONS = {
     "schedule": ScheduleConfig,
     "runtime": RuntimeConfig,
     "selection": SelectionConfig,
+    "costs": CostConfig,
 }
 
 
@@ -269,6 +296,7 @@ class SearchConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    costs: CostConfig = field(default_factory=CostConfig)
 
     def __getitem__(self, name: str) -> Any:
         """A field by its flat name (``config["arch_lr"]``)."""
@@ -466,6 +494,9 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         if choices is not None and value not in choices:
             raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
         step[name] = value
+    costs = check_costs(c.costs.cost, c.costs.cost_weight, c.costs.budget)
+    if costs["budget"] is not None and c.selection.select != ARGMAX:
+        raise ValueError(f"--budget constrains the argmax architecture; drop --select {c.selection.select} or --budget")
     check_device(c.runtime.device)
     check_out_dir(c.runtime.out_dir)
     check_stages(list(stages))
@@ -487,6 +518,7 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         benchmark=None if benchmark is None else str(benchmark),
         method_options=dict(c.method_options or {}),
         **step,
+        **costs,
     )
     check_limits(resolved, SEARCH_LIMITS, "search")
     return resolved

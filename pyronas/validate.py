@@ -49,6 +49,7 @@ SEARCH_LIMITS: dict[str, Test] = {  # flat field of a resolved SearchConfig -> i
     "epochs": POSITIVE_INT,
     "seed": NATURAL,
     "select_batches": POSITIVE_INT,
+    "cost_weight": NON_NEGATIVE,
 }
 # method options are checked by their default's type, and by name: the words below (in an option's name)
 # mark a value that must be positive, or non-negative (prior_concentration, kl_weight, init_scale, ...)

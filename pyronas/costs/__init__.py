@@ -18,22 +18,30 @@ gets them. A cost-aware search wraps any method's model (no method file changes)
         search = parts.runner()
         search.run()
     cell = best_within_budget(parts.space, search.op_probabilities(), table, budget=7.0)
+
+A search does this itself with ``cost``, ``cost_weight`` and ``budget`` (``pyronas search --cost params --budget 0.5M``;
+:mod:`pyronas.costs.objective`, :mod:`pyronas.costs.units`).
 """
 
 from pyronas.costs.budget import OverBudget, best_within_budget
 from pyronas.costs.decompose import NonAdditiveCost
 from pyronas.costs.expected import edge_distribution, expected_cost
 from pyronas.costs.latency import latency_table, network_latency
+from pyronas.costs.objective import SearchCost, search_cost
 from pyronas.costs.prior import CostPrior, cost_penalty
 from pyronas.costs.size import count_flops, count_params, flops_table, params_table
 from pyronas.costs.table import CostTable, NetworkSize, search_size
+from pyronas.costs.units import COST_METRICS, UNITS, parse_budget
 
 __all__ = [
+    "COST_METRICS",
+    "UNITS",
     "CostPrior",
     "CostTable",
     "NetworkSize",
     "NonAdditiveCost",
     "OverBudget",
+    "SearchCost",
     "best_within_budget",
     "cost_penalty",
     "count_flops",
@@ -44,5 +52,7 @@ __all__ = [
     "latency_table",
     "network_latency",
     "params_table",
+    "parse_budget",
+    "search_cost",
     "search_size",
 ]

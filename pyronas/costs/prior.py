@@ -49,7 +49,8 @@ class CostPrior(nn.Module):
         name: the factor's site name.
         supernet: the module ``model`` runs with the mixing weights (default ``model.supernet``).
 
-    Every other attribute (``kl_weight``, ``prune``, ``supernet``, ...) is the inner model's.
+    Every other attribute (``kl_weight``, ``prune``, ``supernet``, ...) is the inner model's, and so is the state
+    (``state_dict`` has no prefix of the wrapper's).
     """
 
     def __init__(
@@ -78,6 +79,14 @@ class CostPrior(nn.Module):
             if name == "model" or "model" not in self.__dict__.get("_modules", {}):
                 raise
             return getattr(self._modules["model"], name)
+
+    def state_dict(self, *args, **kwargs) -> dict:
+        """The inner model's state, unprefixed: a checkpoint of a wrapped model reads as the model's own."""
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
+        """Load the inner model's state (as :meth:`state_dict` gives it)."""
+        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def penalty(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The cost penalty of mixing weights ``{cell_type: [E, K]}`` (a scalar tensor)."""

@@ -3,6 +3,7 @@
 from pyronas.diagnostics.inference_data import draw_weights, from_runs, history_dataset
 from pyronas.diagnostics.plots import (
     plot_cell,
+    plot_expected_cost,
     plot_forest,
     plot_op_probabilities,
     plot_op_trajectories,
@@ -33,6 +34,7 @@ __all__ = [
     "load_run",
     "op_probability_summary",
     "plot_cell",
+    "plot_expected_cost",
     "plot_forest",
     "plot_op_probabilities",
     "plot_op_trajectories",

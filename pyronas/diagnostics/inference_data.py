@@ -9,7 +9,8 @@ Groups:
   benchmark table is given, one ``benchmark_<column>`` variable ``(chain, draw)`` per accuracy
   the table reports for the cell each draw derives;
 - ``optimization``: the search history, per epoch (``train_loss``, ``valid_loss``,
-  ``train_acc``, ``valid_acc``, ``entropy``; dims ``(chain, epoch)``) and per step (the ELBO
+  ``train_acc``, ``valid_acc``, ``entropy``, and ``expected_cost`` for cost-aware searches, its unit and
+  budget in the group's attributes; dims ``(chain, epoch)``) and per step (the ELBO
   estimates ``train_loss_steps``, ``valid_loss_steps``; dims ``(chain, step)``) and the guide's op
   probabilities at the end of every epoch, ``op_probabilities`` ``(chain, epoch, cell_type, edge, op)``
   (the trajectory of the search), NaN-padded where searches ran for different lengths;
@@ -31,12 +32,14 @@ import torch
 import xarray as xr
 from pyro import poutine
 
+from pyronas.costs.units import UNITS, reported
 from pyronas.diagnostics._az import az
 from pyronas.diagnostics.layout import Layout, layout
 from pyronas.diagnostics.runs import SearchRun, load_chains
 
 EPOCH_VARS = ("train_loss", "valid_loss", "train_acc", "valid_acc", "entropy")
 STEP_VARS = ("train_loss_steps", "valid_loss_steps")
+COST_VAR = "expected_cost"  # logged by cost-aware searches only
 
 
 def draw_weights(run: SearchRun, num_draws: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -67,7 +70,8 @@ def _padded(rows: Sequence[Sequence[float | None]]) -> np.ndarray:
 def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
     """The optimisation history of each run (one chain each) as a Dataset; see the module docstring."""
     data = {}
-    for var in EPOCH_VARS:
+    costed = any(COST_VAR in r for run in runs for r in run.history)
+    for var in EPOCH_VARS + ((COST_VAR,) if costed else ()):
         data[var] = (("chain", "epoch"), _padded([[r.get(var) for r in run.history] for run in runs]))
     steps = {var: [_epoch_steps(run.history, var) for run in runs] for var in STEP_VARS}
     if any(any(rows) for rows in steps.values()):
@@ -88,7 +92,19 @@ def history_dataset(runs: Sequence[SearchRun]) -> xr.Dataset:
                 trajectory[c, e] = lay.dense(known)
     data["op_probabilities"] = (("chain", "epoch", "cell_type", "edge", "op"), trajectory)
     coords.update(_coords(lay))
-    return xr.Dataset(data, coords=coords)
+    return xr.Dataset(data, coords=coords, attrs=_cost_attrs(runs) if costed else {})
+
+
+def _cost_attrs(runs: Sequence[SearchRun]) -> dict:
+    """``cost`` (the metric, or metrics joined by commas), ``cost_unit``, the runs' ``budgets`` (reported units, NaN
+    for none) and ``cost_weights`` (NaN for none) of cost-aware searches."""
+    metrics = [run.config["cost"] for run in runs]
+    known = sorted({m for m in metrics if m is not None})
+    budgets = [math.nan if m is None or run.config["budget"] is None else reported(run.config["budget"], m)
+               for run, m in zip(runs, metrics)]  # fmt: skip
+    unit = UNITS[known[0]][1] if len(known) == 1 else "reported units"
+    weights = [math.nan if run.config["cost_weight"] is None else float(run.config["cost_weight"]) for run in runs]
+    return {"cost": ",".join(known), "cost_unit": unit, "budgets": np.array(budgets), "cost_weights": np.array(weights)}
 
 
 def _coords(lay: Layout) -> dict:

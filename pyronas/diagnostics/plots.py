@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -205,6 +206,34 @@ def plot_op_trajectories(idata, columns: int = 3) -> Figure:
     return fig
 
 
+def plot_expected_cost(idata) -> Figure:
+    """Expected cost under each search's op probabilities per epoch: one line per search (named by its folder),
+    its budget, if any, dashed in its colour. Read from the ``optimization`` group's ``expected_cost``."""
+    hist = idata.optimization
+    if "expected_cost" not in hist:
+        raise ValueError("these logs have no expected cost; run the searches with --cost")
+    unknown = np.full(hist.sizes["chain"], np.nan)
+    budgets = np.atleast_1d(hist.attrs.get("budgets", unknown))
+    weights = np.atleast_1d(hist.attrs.get("cost_weights", unknown))
+    has_guide = "guide" in idata.groups()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for c in hist["chain"].values:
+        name = Path(str(idata.guide["run"].sel(chain=c).values)).name if has_guide else f"search {int(c) + 1}"
+        seed = int(idata.guide["seed"].sel(chain=c)) if has_guide else c
+        color = f"C{int(c) % 10}"
+        values = hist["expected_cost"].sel(chain=c)
+        weight = f", weight {weights[int(c)]:g}" if np.isfinite(weights[int(c)]) else ""
+        ax.plot(hist["epoch"], values, "-o", color=color, ms=3, label=f"{name} (seed {seed}{weight})")
+        if np.isfinite(budgets[int(c)]):
+            ax.axhline(budgets[int(c)], color=color, ls="--", lw=0.8, label=f"{name}: budget")
+    metric, unit = hist.attrs.get("cost", "cost"), hist.attrs.get("cost_unit", "")
+    ax.set(title=f"expected {metric} under the op probabilities", xlabel="epoch", ylabel=f"{metric} ({unit})")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def has_cell_graph(space: SearchSpace) -> bool:
     """Whether :func:`plot_cell` can draw the space: one-hot genotypes and every table's rows named ``"dst<-src"``."""
     if type(space).one_hot is SearchSpace.one_hot:
@@ -282,4 +311,12 @@ def plot_posterior_cell(idata) -> Figure:
     return plot_cell(space, posterior_genotype(idata), probs)
 
 
-__all__ = ["has_cell_graph", "plot_cell", "plot_forest", "plot_op_probabilities", "plot_posterior_cell", "plot_traces"]
+__all__ = [
+    "has_cell_graph",
+    "plot_cell",
+    "plot_expected_cost",
+    "plot_forest",
+    "plot_op_probabilities",
+    "plot_posterior_cell",
+    "plot_traces",
+]

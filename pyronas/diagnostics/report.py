@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from pyronas.diagnostics.inference_data import from_runs
 from pyronas.diagnostics.plots import (
     has_cell_graph,
+    plot_expected_cost,
     plot_forest,
     plot_op_probabilities,
     plot_op_trajectories,
@@ -64,6 +65,8 @@ def write_report(
         "traces.png": lambda: plot_traces(idata),
         "trajectories.png": lambda: plot_op_trajectories(idata),
     }
+    if "expected_cost" in idata.optimization:  # cost-aware searches
+        figures["expected_cost.png"] = lambda: plot_expected_cost(idata)
     if has_cell_graph(get_space(idata.posterior.attrs["space"])):  # a network of your own has no cell graph
         figures["cell.png"] = lambda: plot_posterior_cell(idata)
     written = {}

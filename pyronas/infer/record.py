@@ -4,7 +4,8 @@
 once at the end of the epoch). :class:`SearchRecorder` turns an epoch into its record, shows progress and one
 line per epoch, and writes ``log.jsonl``, ``checkpoint.pt`` and TensorBoard through
 :class:`~pyronas.infer.rundir.RunDir`. Neither knows which space a search runs: the loop hands over op
-probabilities and a derived architecture, and TensorBoard gets the table names it is given.
+probabilities, a derived architecture and any extra fields of the epoch (``Search(epoch_fields=...)``), and
+TensorBoard gets the table names it is given.
 """
 
 from __future__ import annotations
@@ -143,8 +144,10 @@ class SearchRecorder:
         weight_lr: float | None,
         seconds: float,
         benchmark: object = None,
+        extra: Mapping | None = None,
     ) -> dict:
-        """The JSON-able record of a finished 0-based ``epoch`` (``searched``: it had architecture steps)."""
+        """The JSON-able record of a finished 0-based ``epoch`` (``searched``: it had architecture steps), with the
+        ``extra`` fields the search adds (a field of the record's own is refused)."""
         record = {
             "epoch": epoch + 1,
             "stage": stage + 1,
@@ -162,6 +165,10 @@ class SearchRecorder:
         }
         if benchmark is not None:
             record["benchmark"] = benchmark.accuracies(genotype)
+        clash = sorted(set(extra or {}) & set(record))
+        if clash:
+            raise ValueError(f"extra epoch fields {', '.join(clash)} would replace the record's own")
+        record.update(extra or {})
         self._bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.1f}")
         return record
 

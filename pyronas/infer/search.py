@@ -76,6 +76,10 @@ class Search:
         step_order: ``"arch-first"`` (original DARTS, DrNAS) or ``"weights-first"`` (NB201's DARTS-V1): which of
             the two steps of an iteration comes first.
         clip_span: what the weights' gradient-norm clip spans (see :class:`BilevelSVI`).
+        derive: the architecture of op probabilities ``{table: [rows, K]}``, logged each epoch and returned by
+            :meth:`genotype` (default ``space.derive``, the argmax).
+        epoch_fields: extra fields of each epoch's record, a JSON-able dict computed from the op probabilities
+            (e.g. an expected cost); they must not replace the loop's own fields.
 
     Ctrl-C raises :class:`~pyronas.infer.rundir.RunInterrupted`, whose message says which epochs were saved.
     """
@@ -110,6 +114,8 @@ class Search:
         overwrite: bool = False,
         step_order: str = "arch-first",
         clip_span: str = "weights",
+        derive: Callable[[Mapping[str, torch.Tensor]], str] | None = None,
+        epoch_fields: Callable[[Mapping[str, torch.Tensor]], dict] | None = None,
     ):
         if step_order not in STEP_ORDERS:
             raise ValueError(f"step_order must be one of {', '.join(STEP_ORDERS)}, got {step_order!r}")
@@ -143,6 +149,8 @@ class Search:
         self.store = store if store is not None else {"params": {}, "constraints": {}}
         self.progress, self.write = progress, write
         self.average = average
+        self.derive = derive if derive is not None else space.derive
+        self.epoch_fields = epoch_fields
         self.epoch = 0  # epochs completed
 
     @property
@@ -221,7 +229,8 @@ class Search:
         return {cell: p.detach().cpu() for cell, p in self.guide.op_probabilities().items()}
 
     def genotype(self) -> str:
-        return self.space.derive(self.op_probabilities())
+        """The architecture of the guide's op probabilities (``derive``'s)."""
+        return self.derive(self.op_probabilities())
 
     def activate(self) -> contextlib.AbstractContextManager:
         """Context in which Pyro's param store holds this search's parameters."""
@@ -309,8 +318,9 @@ class Search:
             step_schedule()
         probs = self.op_probabilities()
         return self.recorder.record(
-            tally, epoch=epoch, stage=index, searched=search_arch, probs=probs, genotype=self.space.derive(probs),
+            tally, epoch=epoch, stage=index, searched=search_arch, probs=probs, genotype=self.derive(probs),
             weight_lr=lr, seconds=time.perf_counter() - start, benchmark=self.benchmark,
+            extra=None if self.epoch_fields is None else self.epoch_fields(probs),
         )  # fmt: skip
 
     def _check(self, loss: float, group: str, epoch: int) -> None:
