@@ -74,10 +74,12 @@ class MethodsArgs:
 
 @dataclass(frozen=True)
 class ProxiesArgs:
-    """score NB201 cells with zero-cost proxies (CSV)"""
+    """score cells with zero-cost proxies (CSV)"""
 
     command: ClassVar[str] = "proxies"
     cells: Annotated[str, tyro.conf.Positional, _arg("text file of cell strings, one a line", "", metavar="CELLS")]
+    space: Annotated[str, _arg("search space of the cells: a registered name (nb201, darts, plugins) or a "
+                               "package.module:factory path")] = "nb201"  # fmt: skip
     proxies: Annotated[str, _arg("comma-separated: " + ", ".join(PROXIES))] = "synflow,nwot,jacob_cov"
     dataset: Annotated[Literal[tuple(DATASETS)], _arg("data set of the scoring batch")] = "digits"
     data_dir: Annotated[str | None, _arg("data folder (cifar: torchvision root; folder: dir or zip)", "")] = None
@@ -222,13 +224,17 @@ def cmd_report(args) -> int:
 def cmd_proxies(args) -> int:
     from pyronas.data import load_dataset
     from pyronas.proxies import output_csv, proxy_batch, proxy_names, read_cells, score_cells, write_csv
+    from pyronas.spaces import get_space
 
     names = proxy_names(args.proxies)
+    space = get_space(args.space)
     out = output_csv(args.out)  # checked (and its folder made) before any scoring
     cells = read_cells(args.cells)
     data = load_dataset(args.dataset, args.data_dir)
     images, labels = proxy_batch(data, args.batch_size, seed=args.seed)
-    rows = score_cells(cells, names, images, labels, args.seed, num_classes=data.num_classes, progress=not args.quiet)
+    rows = score_cells(
+        cells, names, images, labels, args.seed, space=space, num_classes=data.num_classes, progress=not args.quiet
+    )
     write_csv(rows, names, out)
     print(f"scored {len(rows)} cells with {', '.join(names)}; wrote {out}")
     return 0

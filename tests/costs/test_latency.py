@@ -1,29 +1,28 @@
-"""Latency tables: a loose check against whole networks, and the on-disk cache."""
+"""Latency tables: their structure and the on-disk cache (how well they predict whole networks is a benchmark:
+``benchmarks/latency_tables.py``)."""
 
 import json
-import statistics
 
 import pytest
 import torch
 
-from pyronas.costs import CostTable, latency_table, network_latency
+from pyronas.costs import CostTable, latency_table
 from pyronas.costs.cache import cache_path, device_name
 from pyronas.spaces import get_space
 from tests.costs.conftest import SIZE, random_genotypes
 
-TOLERANCE = 0.6  # median relative error over genotypes; the CPU here is shared with other jobs, so timings are loose
 
-
-@pytest.mark.parametrize("name", ["nb201", pytest.param("darts", marks=pytest.mark.slow)])
-def test_latency_sum_is_near_the_whole_network(name, tmp_path):
-    space = get_space(name)
-    table = latency_table(space, SIZE, cache_dir=tmp_path, warmup=5, repeats=20)
-    errors = []
+def test_latency_table_times_every_derived_op_and_sums_per_genotype(tmp_path):
+    """Structure, not speed (timings belong to ``benchmarks/latency_tables.py``): every op that a genotype can
+    hold has a positive latency (``none`` too: its op writes zeros), and a genotype's cost is the fixed part plus its
+    ops'."""
+    space = get_space("nb201")
+    table = latency_table(space, SIZE, cache_dir=tmp_path, warmup=1, repeats=3)
+    ops = table.table["cell"]
+    assert table.fixed > 0 and ops.shape == (len(space.edge_names), len(space.ops)) and (ops > 0).all()
     for genotype in random_genotypes(space, 4):
-        net = space.network(genotype, **SIZE.network_kwargs()).eval()
-        measured = network_latency(net, SIZE.images(), warmup=5, repeats=30)
-        errors.append(abs(table.cost(space, genotype) - measured) / measured)
-    assert statistics.median(errors) < TOLERANCE, errors
+        chosen = space.one_hot(genotype)["cell"].bool()
+        assert table.cost(space, genotype) == pytest.approx(table.fixed + float(ops[chosen].sum()))
 
 
 def test_cache_round_trip(tmp_path, monkeypatch):
