@@ -59,6 +59,25 @@ PAIR = PrimitiveConstructorSpec(
 )
 
 
+def _json_object(args: list[str]) -> dict:
+    try:
+        value = json.loads(args[0])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"needs a JSON object such as '{{\"lr\": 0.01}}', got {args[0]!r} ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"needs a JSON object such as '{{\"lr\": 0.01}}', got {args[0]!r}")
+    return value
+
+
+JSON = PrimitiveConstructorSpec(
+    nargs=1,
+    metavar="JSON",
+    instance_from_str=_json_object,
+    is_instance=lambda x: isinstance(x, dict),
+    str_from_instance=lambda x: [json.dumps(x)],
+)
+
+
 def _is_config(cls: Any) -> bool:
     """A dataclass whose fields were made with :func:`pyronas.config.option` (or nest such sections)."""
     found = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
@@ -79,6 +98,9 @@ def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
     if default is None and meta.get("cli_default") is not None:
         default = meta["cli_default"]
     name = (meta.get("flag") or "").lstrip("-") or None
+    if hint is dict and meta.get("json"):  # --elbo-args '{"alpha": 0.5}'
+        conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
+        return Annotated[dict, JSON, conf], dict(default)
     if hint is dict:  # --option KEY=VALUE, repeatable
         conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
         return Annotated[tuple[Annotated[tuple, PAIR], ...], conf, tyro.conf.UseAppendAction], tuple(default.items())
@@ -113,7 +135,7 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
         kind, shown = _option(f, hints[f.name], default)
         if f.default is True:
             flipped.add(f.name)
-        if isinstance(default, dict):
+        if isinstance(default, dict) and not f.metadata.get("json"):
             pairs.add(f.name)
         specs.append(StructFieldSpec(name=f.name, type=kind, default=shown, helptext=f.metadata["help"]))
 
