@@ -118,7 +118,9 @@ def parse_args(argv: list[str]):
     """The arguments of one command (exit code 2 on a bad option)."""
     named = tuple(Annotated[a, tyro.conf.subcommand(a.command, description=a.__doc__)] for a in COMMAND_ARGS)
     kinds = Union[named]  # noqa: UP007 (a union of a computed tuple has no `|` spelling)
-    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION)
+    commands = {a.command for a in COMMAND_ARGS}
+    error_prog = f"pyronas {argv[0]}" if argv and argv[0] in commands else "pyronas"
+    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION, error_prog=error_prog)
 
 
 def with_config_file(args, argv: list[str]):
@@ -141,6 +143,12 @@ def cmd_search(args) -> int:
     result = search(config)
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
         return 0
+    written = os.path.join(config["out_dir"], "result.json")
+    if not config["progress"]:  # --quiet: one line
+        b = result.benchmark
+        nb201 = f"; NB201: cifar10 test {b['cifar10_test']:.2f}" if b else ""
+        print(f"genotype: {result.genotype}{nb201}; wrote {written}")
+        return 0
     print(f"method {result.method} on {result.space}/{result.dataset}, seed {result.seed}, "
           f"{result.epochs} epochs in {result.seconds:.0f} s\ngenotype: {result.genotype}")  # fmt: skip
     if result.selection is not None:
@@ -154,7 +162,7 @@ def cmd_search(args) -> int:
         b = result.benchmark
         print(f"NB201: cifar10 test {b['cifar10_test']:.2f}, cifar100 test {b['cifar100_test']:.2f}, "
               f"imagenet16 test {b['imagenet16_test']:.2f}")  # fmt: skip
-    print(f"wrote {os.path.join(config['out_dir'], 'result.json')}")
+    print(f"wrote {written}")
     return 0
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from tyro.constructors import (
     StructTypeInfo,
 )
 
+from pyronas.cli_errors import one_line_errors
 from pyronas.config import FIELDS, SECTIONS, SearchConfig
 
 MARKERS = (tyro.conf.OmitArgPrefixes, tyro.conf.OmitSubcommandPrefixes, tyro.conf.DisallowNone)
@@ -43,7 +45,7 @@ REGISTRY = ConstructorRegistry()
 def _pair(args: list[str]) -> tuple[str, Any]:
     key, sep, value = args[0].partition("=")
     if not sep:
-        raise ValueError(f"--option needs KEY=VALUE, got {args[0]!r}")
+        raise ValueError("needs KEY=VALUE, e.g. --option kl_weight=0.1")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
@@ -63,9 +65,9 @@ def _json_object(args: list[str]) -> dict:
     try:
         value = json.loads(args[0])
     except json.JSONDecodeError as e:
-        raise ValueError(f"needs a JSON object such as '{{\"lr\": 0.01}}', got {args[0]!r} ({e.msg})") from None
+        raise ValueError(f"needs a JSON object, e.g. '{{\"lr\": 0.01}}' ({e.msg})") from None
     if not isinstance(value, dict):
-        raise ValueError(f"needs a JSON object such as '{{\"lr\": 0.01}}', got {args[0]!r}")
+        raise ValueError("needs a JSON object, e.g. '{\"lr\": 0.01}'")
     return value
 
 
@@ -147,9 +149,16 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
     return StructConstructorSpec(instantiate=instantiate, fields=tuple(specs))
 
 
-def parse(cls: type, argv: list[str] | None = None, **kwargs) -> Any:
-    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``)."""
-    return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
+def parse(cls: type, argv: list[str] | None = None, *, error_prog: str | None = None, **kwargs) -> Any:
+    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``).
+
+    A command line that does not parse exits with code 2 after one line ``ERROR_PROG: error: ...`` (default
+    ``prog``); ``--help`` prints tyro's help.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = error_prog or kwargs.get("prog") or Path(sys.argv[0]).name
+    with one_line_errors(argv, prog):
+        return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
 
 
 def search_options(**defaults) -> type:
