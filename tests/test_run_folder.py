@@ -38,6 +38,14 @@ BAD_SEARCH = [
     ["--option", "prior_concentration=-1"],
     ["--device", "tpu"],
     ["--resume", "--overwrite"],
+    ["--arch-lr", "0.1", "--optim-args", '{"lr": 0.01}'],  # the rate given twice
+    ["--optim", "ClippedAdam", "--optim-args", '{"clip": 5}'],
+    ["--optim", "Adam", "--optim-args", '{"lr": -1}'],
+    ["--optim", "ngvi", "--optim-args", '{"weight_decay": 0.1}'],
+    ["--weight-optim", "Adam", "--weight-optim-args", '{"momentum": 0.9}'],
+    ["--elbo", "RenyiELBO", "--elbo-args", '{"beta": 1}'],
+    ["--guide-args", '{"init_scale": 0.1}'],  # without --guide
+    ["--guide", "AutoNothing"],
 ]
 BAD_TRAIN = [[], ["--lr", "-1"], ["--lr", "nan"], ["--channels", "0"], ["--cells-per-stage", "0"], ["--device", "tpu"]]
 
