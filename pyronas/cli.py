@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal, Union
 import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
-from pyronas.cli_options import parse, read_config_file
+from pyronas.cli_options import flags_of, parse, read_config_file
 from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.errors import OutputError
@@ -118,9 +118,10 @@ def parse_args(argv: list[str]):
     """The arguments of one command (exit code 2 on a bad option)."""
     named = tuple(Annotated[a, tyro.conf.subcommand(a.command, description=a.__doc__)] for a in COMMAND_ARGS)
     kinds = Union[named]  # noqa: UP007 (a union of a computed tuple has no `|` spelling)
-    commands = {a.command for a in COMMAND_ARGS}
-    error_prog = f"pyronas {argv[0]}" if argv and argv[0] in commands else "pyronas"
-    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION, error_prog=error_prog)
+    command = next((a for a in COMMAND_ARGS if argv and argv[0] == a.command), None)
+    error_prog = f"pyronas {command.command}" if command else "pyronas"
+    flags = flags_of(command) if command else []
+    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION, error_prog=error_prog, flags=flags)
 
 
 def with_config_file(args, argv: list[str]):

@@ -8,6 +8,7 @@ into a :class:`UsageError` naming the flag, the value given and what is allowed;
 from __future__ import annotations
 
 import contextlib
+import difflib
 import sys
 import typing
 from collections.abc import Iterator, Sequence
@@ -61,7 +62,15 @@ def _declared(kind: Any) -> tuple[str, ...] | None:
     return None
 
 
-def describe(event: Any, argv: Sequence[str], prog: str) -> str | None:
+def _suggest(tokens: Sequence[str], flags: Sequence[str]) -> str:
+    for token in tokens:
+        close = difflib.get_close_matches(token.split("=")[0], flags, n=1, cutoff=0.7) if token.startswith("-") else []
+        if close:
+            return f"; did you mean {close[0]}?"
+    return ""
+
+
+def describe(event: Any, argv: Sequence[str], prog: str, flags: Sequence[str] = ()) -> str | None:
     """One line for a tyro parse-error event, or ``None`` to leave the event to tyro."""
     E = tyro_errors
     if isinstance(event, E.InvalidChoice):
@@ -85,7 +94,8 @@ def describe(event: Any, argv: Sequence[str], prog: str) -> str | None:
             return f"{flag} takes no value, got {event.offending_value!r}"
         return f"{flag} needs a value ({NEEDS.get(metavar, metavar or 'see --help')})"
     if isinstance(event, E.UnrecognizedArgs):
-        return f"unrecognized argument(s): {' '.join(event.tokens)}; see {prog} --help"
+        suggestion = _suggest(event.tokens, flags) or f"; see {prog} --help"
+        return f"unrecognized argument(s): {' '.join(event.tokens)}{suggestion}"
     if isinstance(event, E.MissingArgs):
         names = [_metavar(a.arg) or _flag(a.arg) for a in event.missing_arguments]
         return f"missing {', '.join(names)}; see {prog} --help"
@@ -95,17 +105,17 @@ def describe(event: Any, argv: Sequence[str], prog: str) -> str | None:
 
 
 @contextlib.contextmanager
-def one_line_errors(argv: Sequence[str], prog: str) -> Iterator[None]:
+def one_line_errors(argv: Sequence[str], prog: str, flags: Sequence[str] = ()) -> Iterator[None]:
     """Within it, a tyro parse error prints ``PROG: error: <one line>`` to stderr and exits with code 2.
 
-    ``prog`` names the command (``pyronas search``).
+    ``prog`` names the command (``pyronas search``); ``flags`` are matched against an unknown flag.
     """
     if tyro_errors is None or not hasattr(tyro_errors, "on_parse_error"):
         yield
         return
 
     def hook(event: Any) -> None:
-        message = describe(event, argv, prog)
+        message = describe(event, argv, prog, flags)
         if message is not None:
             raise UsageError(message)
 

@@ -149,16 +149,33 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
     return StructConstructorSpec(instantiate=instantiate, fields=tuple(specs))
 
 
-def parse(cls: type, argv: list[str] | None = None, *, error_prog: str | None = None, **kwargs) -> Any:
+def parse(
+    cls: type, argv: list[str] | None = None, *, error_prog: str | None = None, flags: list[str] | None = None, **kwargs
+) -> Any:
     """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``).
 
     A command line that does not parse exits with code 2 after one line ``ERROR_PROG: error: ...`` (default
-    ``prog``); ``--help`` prints tyro's help.
+    ``prog``); an unknown flag is matched against ``flags`` (default: :func:`flags_of` ``cls``) for a suggestion.
+    ``--help`` prints tyro's help.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = error_prog or kwargs.get("prog") or Path(sys.argv[0]).name
-    with one_line_errors(argv, prog):
+    flags = flags_of(cls) if flags is None and dataclasses.is_dataclass(cls) else flags
+    with one_line_errors(argv, prog, flags or ()):
         return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
+
+
+def flags_of(cls: type) -> list[str]:
+    """The ``--flags`` of a dataclass of arguments, its config sections included (for "did you mean")."""
+    found = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        kind = typing.get_args(hints[f.name])[0] if typing.get_origin(hints[f.name]) is Annotated else hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            found += flags_of(kind)
+        elif f.metadata.get("cli", True) and "Positional" not in repr(hints[f.name]):
+            found.append(f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
+    return found
 
 
 def search_options(**defaults) -> type:

@@ -209,6 +209,8 @@ def test_a_script_takes_its_share_of_another_commands_options(capsys):
         (["--optim-args", "{lr: 1}"], "--optim-args '{lr: 1}' needs a JSON object"),
         (["--epochs"], "--epochs needs a value (an integer)"),
         (["--bogus"], "unrecognized argument(s): --bogus; see pyronas search --help"),
+        (["--epoch", "3"], "unrecognized argument(s): --epoch 3; did you mean --epochs?"),
+        (["--quite"], "unrecognized argument(s): --quite; did you mean --quiet?"),
     ],
 )
 def test_parse_errors_are_one_line_naming_flag_value_and_choices(argv, expected, capsys):
