@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import pyro
 import torch
-from pyro.infer import Trace_ELBO, TraceGraph_ELBO, TraceMeanField_ELBO
 from pyro.infer.elbo import ELBO
 
 from pyronas.benchmarks import NB201Table
@@ -20,38 +19,62 @@ from pyronas.config import SearchConfig, resolve, search_config
 from pyronas.costs.objective import SearchCost, search_cost
 from pyronas.costs.table import search_size
 from pyronas.data import Batches, DataError, ImageData, load_dataset, split_halves
-from pyronas.infer import DeviceTrace_ELBO, Search, seed_everything
+from pyronas.infer import Search, seed_everything
 from pyronas.infer.adapted_guide import adapt_guide
 from pyronas.infer.contract import check_pair
 from pyronas.infer.distributed import World, join_world
+from pyronas.infer.elbos import SHORT, make_elbo
 from pyronas.infer.params import check_parameters
-from pyronas.optim import NGVI, arch_adam, weight_sgd
+from pyronas.optim import NGVI, GroupedOptim, arch_adam, weight_sgd
+from pyronas.optim.named import SGD_DEFAULTS, named_optim, with_rates
 from pyronas.registry import MethodSpec, get_method
 from pyronas.spaces import SearchSpace, get_space
 from pyronas.validate import check_method_options
 
-ELBOS = {
-    "trace": Trace_ELBO,
-    "meanfield": TraceMeanField_ELBO,
-    "tracegraph": TraceGraph_ELBO,
-    "device": DeviceTrace_ELBO,  # Trace_ELBO for pathwise guides, without a host-device sync per step
-}
+ELBOS = SHORT  # the short ELBO names; any pyro.infer ELBO is also taken by its class name
 AMP_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtypes of the fast path
 
 
-def arch_optimizer(name: str, lr: float, weight_decay: float, model) -> object:
-    """The architecture optimizer ``name``: DARTS' Adam, or :class:`~pyronas.optim.NGVI` for Gaussian guides.
+def arch_optimizer(name: str, lr: float | None, weight_decay: float | None, model, args: dict | None = None) -> object:
+    """The architecture optimizer ``name`` with keyword ``args``: DARTS' Adam (``adam``), :class:`~pyronas.optim.NGVI`
+    for Gaussian guides (``ngvi``), or any ``pyro.optim`` optimizer by name (``ClippedAdam``).
 
-    NGVI's ``num_data`` is ``1 / kl_weight`` when the model weights its KL terms by a positive
+    NGVI's ``num_data`` is derived as ``1 / kl_weight`` when the model weights its KL terms by a positive
     ``kl_weight`` attribute (see :func:`pyronas.infer.kl_weight`), so that ``num_data * loss`` is the
-    full negative ELBO; otherwise 1. Weight decay applies to Adam only (NGVI's prior is the model's).
+    full negative ELBO, and a given one that contradicts it is refused (:meth:`~pyronas.optim.NGVI.bind`).
+    Weight decay applies to optimizers that take one (NGVI's prior is the model's).
     """
-    if name == "adam":
+    args = dict(args or {})
+    if name == "adam" and not args:
         return arch_adam(lr, weight_decay=weight_decay)
+    if name == "adam":
+        return GroupedOptim(torch.optim.Adam, {"lr": lr, "betas": (0.5, 0.999), "weight_decay": weight_decay, **args})
     if name == "ngvi":
-        kl = float(getattr(model, "kl_weight", 1.0))
-        return NGVI({"lr": lr, "num_data": 1.0 / kl if kl > 0 else 1.0})
-    raise ValueError(f"unknown architecture optimizer {name!r}; choose one of: adam, ngvi")
+        optim = NGVI({"lr": lr, **args})
+        optim.bind(model)
+        return optim
+    return named_optim(name, with_rates(name, lr, weight_decay, args))
+
+
+def weight_optimizer(c: SearchConfig) -> object:
+    """The weights' optimizer of a resolved config: the protocol's SGD, or a ``pyro.optim`` optimizer by name, each
+    under the cosine schedule from ``weight_lr`` to ``weight_lr_min`` and the global ``grad_clip``."""
+    name, args = c["weight_optim"], c["weight_optim_args"]
+    if name is not None and not isinstance(name, str):
+        return name
+    if name is None and not args:
+        return weight_sgd(
+            c["epochs"], c["weight_lr"], c["weight_lr_min"], weight_decay=c["weight_decay"], clip_norm=c["grad_clip"],
+            nesterov=c["nesterov"],
+        )  # fmt: skip
+    base = {**SGD_DEFAULTS, "nesterov": c["nesterov"]} if name is None else {}
+    return named_optim(
+        name or "SGD",
+        with_rates(name or "SGD", c["weight_lr"], c["weight_decay"], args, base),
+        clip_norm=c["grad_clip"],
+        scheduler_constructor=torch.optim.lr_scheduler.CosineAnnealingLR,
+        scheduler_args={"T_max": max(1, c["epochs"]), "eta_min": c["weight_lr_min"]},
+    )
 
 
 @dataclass
@@ -117,13 +140,21 @@ class SearchParts:
 
 
 def build_pair(
-    spec: MethodSpec, supernet: torch.nn.Module, space: SearchSpace, options: dict, guide: object = None
+    spec: MethodSpec,
+    supernet: torch.nn.Module,
+    space: SearchSpace,
+    options: dict,
+    guide: object = None,
+    guide_args: dict | None = None,
 ) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The method's ``(model, guide)`` (``guide``, if given, replaces the method's), checked against the contract
-    and for parameters that could be neither learned nor saved (:func:`pyronas.infer.params.check_parameters`)."""
+    """The method's ``(model, guide)`` (``guide``, if given, replaces the method's; a guide class is called with
+    ``guide_args``), checked against the contract and for parameters that could be neither learned nor saved
+    (:func:`pyronas.infer.params.check_parameters`)."""
     model, own_guide = spec.build(supernet, space, **options)
     if guide is not None:
-        own_guide = adapt_guide(guide, model)
+        own_guide = adapt_guide(guide, model, guide_args)
+    elif guide_args:
+        raise ValueError("guide_args (--guide-args) need a guide class (--guide), e.g. --guide AutoNormal")
     check_pair(model, own_guide, spec.name)
     check_parameters(model, own_guide, exclude=[supernet], method=spec.name)
     return model, own_guide
@@ -148,17 +179,18 @@ def build_inference(
     Build it inside the param store scope the search will run in (:meth:`SearchParts.activate`).
     """
     c = config
-    model, guide = build_pair(spec, supernet, space, c["method_options"], c["guide"])
+    model, guide = build_pair(spec, supernet, space, c["method_options"], c["guide"], c["guide_args"])
     guide.to(next(supernet.parameters()).device)
-    weight_optim = c["weight_optim"] or weight_sgd(
-        c["epochs"], c["weight_lr"], c["weight_lr_min"], weight_decay=c["weight_decay"], clip_norm=c["grad_clip"],
-        nesterov=c["nesterov"],
-    )  # fmt: skip
+    weight_optim = weight_optimizer(c)
     arch_optim = c["arch_optim"]
     if isinstance(arch_optim, str):
-        arch_optim = arch_optimizer(arch_optim, c["arch_lr"], c["arch_weight_decay"], model)
+        arch_optim = arch_optimizer(arch_optim, c["arch_lr"], c["arch_weight_decay"], model, c["arch_optim_args"])
+    elif isinstance(arch_optim, NGVI):
+        arch_optim.bind(model)
+    if isinstance(arch_optim, NGVI):
+        arch_optim.check_guide(guide)
     elbo = c["elbo"]
-    loss = ELBOS[elbo]() if isinstance(elbo, str) else elbo() if isinstance(elbo, type) else elbo
+    loss = make_elbo(elbo, c["elbo_args"]) if isinstance(elbo, str) else elbo() if isinstance(elbo, type) else elbo
     return model, guide, weight_optim, arch_optim, loss
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, ClassVar, Literal, Union
 import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
-from pyronas.cli_options import parse, read_config_file
+from pyronas.cli_options import flags_of, parse, read_config_file
 from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.errors import OutputError
@@ -120,7 +120,10 @@ def parse_args(argv: list[str]):
     """The arguments of one command (exit code 2 on a bad option)."""
     named = tuple(Annotated[a, tyro.conf.subcommand(a.command, description=a.__doc__)] for a in COMMAND_ARGS)
     kinds = Union[named]  # noqa: UP007 (a union of a computed tuple has no `|` spelling)
-    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION)
+    command = next((a for a in COMMAND_ARGS if argv and argv[0] == a.command), None)
+    error_prog = f"pyronas {command.command}" if command else "pyronas"
+    flags = flags_of(command) if command else []
+    return parse(kinds, argv, prog="pyronas", description=DESCRIPTION, error_prog=error_prog, flags=flags)
 
 
 def with_config_file(args, argv: list[str]):
@@ -143,6 +146,12 @@ def cmd_search(args) -> int:
     result = search(config)
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
         return 0
+    written = os.path.join(config["out_dir"], "result.json")
+    if not config["progress"]:  # --quiet: one line
+        b = result.benchmark
+        nb201 = f"; NB201: cifar10 test {b['cifar10_test']:.2f}" if b else ""
+        print(f"genotype: {result.genotype}{nb201}; wrote {written}")
+        return 0
     print(f"method {result.method} on {result.space}/{result.dataset}, seed {result.seed}, "
           f"{result.epochs} epochs in {result.seconds:.0f} s\ngenotype: {result.genotype}")  # fmt: skip
     if result.selection is not None:
@@ -158,7 +167,7 @@ def cmd_search(args) -> int:
         b = result.benchmark
         print(f"NB201: cifar10 test {b['cifar10_test']:.2f}, cifar100 test {b['cifar100_test']:.2f}, "
               f"imagenet16 test {b['imagenet16_test']:.2f}")  # fmt: skip
-    print(f"wrote {os.path.join(config['out_dir'], 'result.json')}")
+    print(f"wrote {written}")
     return 0
 
 

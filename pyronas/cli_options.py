@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from tyro.constructors import (
     StructTypeInfo,
 )
 
+from pyronas.cli_errors import one_line_errors
 from pyronas.config import FIELDS, SECTIONS, SearchConfig
 
 MARKERS = (tyro.conf.OmitArgPrefixes, tyro.conf.OmitSubcommandPrefixes, tyro.conf.DisallowNone)
@@ -43,7 +45,7 @@ REGISTRY = ConstructorRegistry()
 def _pair(args: list[str]) -> tuple[str, Any]:
     key, sep, value = args[0].partition("=")
     if not sep:
-        raise ValueError(f"--option needs KEY=VALUE, got {args[0]!r}")
+        raise ValueError("needs KEY=VALUE, e.g. --option kl_weight=0.1")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
@@ -56,6 +58,25 @@ PAIR = PrimitiveConstructorSpec(
     instance_from_str=_pair,
     is_instance=lambda x: isinstance(x, tuple) and len(x) == 2,
     str_from_instance=lambda x: [f"{x[0]}={json.dumps(x[1])}"],
+)
+
+
+def _json_object(args: list[str]) -> dict:
+    try:
+        value = json.loads(args[0])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"needs a JSON object, e.g. '{{\"lr\": 0.01}}' ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise ValueError("needs a JSON object, e.g. '{\"lr\": 0.01}'")
+    return value
+
+
+JSON = PrimitiveConstructorSpec(
+    nargs=1,
+    metavar="JSON",
+    instance_from_str=_json_object,
+    is_instance=lambda x: isinstance(x, dict),
+    str_from_instance=lambda x: [json.dumps(x)],
 )
 
 
@@ -79,6 +100,9 @@ def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
     if default is None and meta.get("cli_default") is not None:
         default = meta["cli_default"]
     name = (meta.get("flag") or "").lstrip("-") or None
+    if hint is dict and meta.get("json"):  # --elbo-args '{"alpha": 0.5}'
+        conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
+        return Annotated[dict, JSON, conf], dict(default)
     if hint is dict:  # --option KEY=VALUE, repeatable
         conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
         return Annotated[tuple[Annotated[tuple, PAIR], ...], conf, tyro.conf.UseAppendAction], tuple(default.items())
@@ -113,7 +137,7 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
         kind, shown = _option(f, hints[f.name], default)
         if f.default is True:
             flipped.add(f.name)
-        if isinstance(default, dict):
+        if isinstance(default, dict) and not f.metadata.get("json"):
             pairs.add(f.name)
         specs.append(StructFieldSpec(name=f.name, type=kind, default=shown, helptext=f.metadata["help"]))
 
@@ -125,9 +149,33 @@ def _config_rule(info: StructTypeInfo) -> StructConstructorSpec | None:
     return StructConstructorSpec(instantiate=instantiate, fields=tuple(specs))
 
 
-def parse(cls: type, argv: list[str] | None = None, **kwargs) -> Any:
-    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``)."""
-    return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
+def parse(
+    cls: type, argv: list[str] | None = None, *, error_prog: str | None = None, flags: list[str] | None = None, **kwargs
+) -> Any:
+    """``cls`` (a dataclass of arguments, config sections included) from ``argv`` (default: ``sys.argv``).
+
+    A command line that does not parse exits with code 2 after one line ``ERROR_PROG: error: ...`` (default
+    ``prog``); an unknown flag is matched against ``flags`` (default: :func:`flags_of` ``cls``) for a suggestion.
+    ``--help`` prints tyro's help.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = error_prog or kwargs.get("prog") or Path(sys.argv[0]).name
+    flags = flags_of(cls) if flags is None and dataclasses.is_dataclass(cls) else flags
+    with one_line_errors(argv, prog, flags or ()):
+        return tyro.cli(cls, args=argv, config=MARKERS, registry=REGISTRY, **kwargs)
+
+
+def flags_of(cls: type) -> list[str]:
+    """The ``--flags`` of a dataclass of arguments, its config sections included (for "did you mean")."""
+    found = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in dataclasses.fields(cls):
+        kind = typing.get_args(hints[f.name])[0] if typing.get_origin(hints[f.name]) is Annotated else hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            found += flags_of(kind)
+        elif f.metadata.get("cli", True) and "Positional" not in repr(hints[f.name]):
+            found.append(f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
+    return found
 
 
 def search_options(**defaults) -> type:

@@ -64,17 +64,21 @@ def option(
     cli_default: Any = None,
     factory=None,
     before: Any = NOT_GIVEN,
+    json: bool = False,
 ) -> Any:
     """A config field with the metadata the CLI and :meth:`SearchConfig.resume_key` read.
 
     ``flag``: the CLI option (default ``--field-name``); ``choices``: a tuple or a callable returning one;
     ``cli=False``: Python (and config files) only; ``trajectory=False``: left out of the resume key;
     ``cli_default``: the command line's default where it differs (``--out runs/search``); ``before``: the value
-    that reproduces runs made before the field existed (left out of the resume key, so their checkpoints resume).
+    that reproduces runs made before the field existed (left out of the resume key, so their checkpoints resume);
+    ``json``: a ``dict`` field given on the command line as one JSON object (``--elbo-args '{"alpha": 0.5}'``).
     """
     meta = dict(help=help, flag=flag, choices=choices, cli=cli, trajectory=trajectory, cli_default=cli_default)
     if before is not NOT_GIVEN:
         meta["before"] = before
+    if json:
+        meta["json"] = True
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -96,6 +100,22 @@ def _datasets() -> tuple[str, ...]:
     from pyronas.data import DATASETS
 
     return tuple(DATASETS)
+
+
+def _elbos() -> tuple[str, ...]:
+    from pyronas.infer.elbos import elbo_names
+
+    return elbo_names()
+
+
+def _pyro_optimizers() -> tuple[str, ...]:
+    from pyronas.optim.named import pyro_optimizers
+
+    return pyro_optimizers()
+
+
+def _arch_optims() -> tuple[str, ...]:
+    return (*ARCH_LR, *_pyro_optimizers())
 
 
 @dataclass(frozen=True)
@@ -147,16 +167,38 @@ class WeightOptimConfig:
     nesterov: bool | None = option(
         None, "Nesterov momentum in the supernet SGD (default: the method's for the space, else off)", before=False
     )
-    weight_optim: Any = option(None, "a Pyro optimizer instance for the weights (default: SGD)", cli=False)
+    weight_optim: Any = option(
+        None,
+        "weights' optimizer: a pyro.optim optimizer by name (e.g. Adam), under the --weight-lr cosine schedule and "
+        "the --grad-clip norm clip, or (Python) a Pyro optimizer (default: SGD, momentum 0.9)",
+        choices=_pyro_optimizers,
+    )
+    weight_optim_args: dict = option(
+        help="keyword arguments of the weights' optimizer as a JSON object, e.g. '{\"momentum\": 0.5}' (lr and "
+        "weight_decay here replace --weight-lr and --weight-decay)",
+        factory=dict,
+        before={},
+        json=True,
+    )
 
 
 @dataclass(frozen=True)
 class ArchOptimConfig:
     arch_optim: Any = option(
         None,
-        "architecture optimizer: adam, ngvi or (Python) a Pyro optimizer (default: the method's, else adam)",
+        "architecture optimizer: adam (DARTS' Adam, betas 0.5/0.999), ngvi (natural-gradient VI), any pyro.optim "
+        "optimizer by name (e.g. ClippedAdam, at its own defaults), or (Python) a Pyro optimizer (default: the "
+        "method's, else adam)",
         flag="--optim",
-        choices=tuple(ARCH_LR),
+        choices=_arch_optims,
+    )
+    arch_optim_args: dict = option(
+        help='keyword arguments of the architecture optimizer as a JSON object, e.g. \'{"lr": 0.01, '
+        '"clip_norm": 5}\' (lr and weight_decay here stand for --arch-lr and --arch-weight-decay)',
+        flag="--optim-args",
+        factory=dict,
+        before={},
+        json=True,
     )
     arch_lr: float | None = option(
         None, "architecture learning rate (default: the method's, else 3e-4 adam, 0.01 ngvi)"
@@ -195,7 +237,18 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class RuntimeConfig:
     seed: int = option(0, "seed of the split, the batches and the initialisation")
-    elbo: Any = option("trace", "Pyro ELBO (Python: or an ELBO instance)", choices=ELBO_NAMES)
+    elbo: Any = option(
+        "trace",
+        "Pyro ELBO: trace, meanfield, tracegraph, device, or any pyro.infer ELBO by class name, e.g. RenyiELBO "
+        "(Python: or an ELBO instance)",
+        choices=_elbos,
+    )
+    elbo_args: dict = option(
+        help="keyword arguments of the ELBO as a JSON object, e.g. '{\"alpha\": 0.5}' for RenyiELBO",
+        factory=dict,
+        before={},
+        json=True,
+    )
     amp: str | None = option(None, "autocast dtype (fast path, GPU; default off)", choices=AMP_NAMES)
     device: str = option("cpu", "torch device, e.g. cpu or cuda", trajectory=False)
     distributed: bool | None = option(
@@ -288,6 +341,12 @@ class SearchConfig:
         None,
         "a class of pyro.infer.autoguide replacing the method's guide, e.g. AutoNormal (Python: any guide "
         "object or class; default: the method's guide)",
+    )
+    guide_args: dict = option(
+        help="keyword arguments of the --guide class as a JSON object, e.g. '{\"init_scale\": 0.05}'",
+        factory=dict,
+        before={},
+        json=True,
     )
     data: DataConfig = field(default_factory=DataConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
@@ -462,18 +521,10 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
             warmup = round(protocol.get("warmup_epochs", 0) * epochs / protocol_epochs)
         stages = as_stages([{"epochs": epochs, "warmup_epochs": warmup, "partial_channels": s.partial_channels}])
     stages = tuple(dataclasses.asdict(st) for st in stages)
-    own_optim = protocol.get("arch_optim", "adam")
-    arch_optim = own_optim if c.arch.arch_optim is None else c.arch.arch_optim
-    if isinstance(arch_optim, str) and arch_optim not in ARCH_LR:
-        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(ARCH_LR)}")
-    # the demo rescales the optimizer's generic default; a method whose protocol sets its own rate keeps it
-    own_rate = arch_optim == own_optim and "arch_lr" in protocol
-    demo_arch = demo.get("arch", {}).get(arch_optim, {}) if isinstance(arch_optim, str) and not own_rate else {}
-    arch_lr = c.arch.arch_lr if c.arch.arch_lr is not None else demo_arch.get("arch_lr")
-    if arch_lr is None and isinstance(arch_optim, str):
-        arch_lr = protocol["arch_lr"] if arch_optim == own_optim and "arch_lr" in protocol else ARCH_LR[arch_optim]
-    if isinstance(c.runtime.elbo, str) and c.runtime.elbo not in ELBO_NAMES:
-        raise ValueError(f"unknown ELBO {c.runtime.elbo!r}; choose one of: {', '.join(ELBO_NAMES)}")
+    arch = _resolve_arch(c, protocol, demo)
+    optim = _resolve_weight_optim(c)
+    _check_elbo(c.runtime.elbo, c.runtime.elbo_args)
+    _check_guide(c.guide, c.guide_args)
     if c.runtime.amp is not None and c.runtime.amp not in AMP_NAMES:
         raise ValueError(f"unknown amp {c.runtime.amp!r}; choose one of: {', '.join(AMP_NAMES)} (or none)")
     if c.supernet.compile and c.supernet.single_path:
@@ -508,12 +559,9 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         partial_channels=None,
         stages=stages,
         cells_per_stage=cells if cells is not None else demo.get("cells_per_stage", space.default_cells_per_stage),
-        weight_decay=protocol.get("weight_decay", 3e-4) if c.weights.weight_decay is None else c.weights.weight_decay,
-        arch_optim=arch_optim,
-        arch_lr=arch_lr,
-        arch_weight_decay=c.arch.arch_weight_decay
-        if c.arch.arch_weight_decay is not None
-        else demo_arch.get("arch_weight_decay", protocol.get("arch_weight_decay", 1e-3)),
+        weight_decay=protocol.get("weight_decay", 3e-4) if optim["weight_decay"] is None else optim["weight_decay"],
+        **arch,
+        **{k: v for k, v in optim.items() if k != "weight_decay"},
         channels=c.supernet.channels if c.supernet.channels is not None else demo.get("channels", DEFAULT_CHANNELS),
         benchmark=None if benchmark is None else str(benchmark),
         method_options=dict(c.method_options or {}),
@@ -522,6 +570,105 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
     )
     check_limits(resolved, SEARCH_LIMITS, "search")
     return resolved
+
+
+def _once(name: str, flag: str, given: Any, in_args: Any, args_flag: str, default: Any = None) -> Any:
+    """A rate given as its own setting or inside an optimizer's arguments; one-line error when both disagree."""
+    if in_args is None:
+        return given
+    if given is not None and given != default and given != in_args:
+        raise ValueError(f"{name} ({flag}) = {given} and {in_args} in {args_flag} disagree; give the rate once")
+    return in_args
+
+
+def _resolve_arch(c: SearchConfig, protocol: Mapping, demo: Mapping) -> dict:
+    """The architecture optimizer's fields: its name, rate, weight decay and remaining arguments, checked."""
+    own_optim = protocol.get("arch_optim", "adam")
+    arch_optim = own_optim if c.arch.arch_optim is None else c.arch.arch_optim
+    args = dict(c.arch.arch_optim_args or {})
+    if not isinstance(arch_optim, str):
+        if args:
+            raise ValueError("arch_optim_args need an optimizer given by name; pass them to the optimizer object")
+        return dict(arch_optim=arch_optim, arch_lr=c.arch.arch_lr, arch_weight_decay=c.arch.arch_weight_decay)
+    if arch_optim not in _arch_optims():
+        raise ValueError(f"unknown architecture optimizer {arch_optim!r}; choose one of: {', '.join(_arch_optims())}")
+    lr = _once("arch_lr", "--arch-lr", c.arch.arch_lr, args.pop("lr", None), "--optim-args")
+    decay = c.arch.arch_weight_decay
+    if arch_optim != "ngvi":  # NGVI takes no weight decay (its prior is the model's): its check refuses one
+        decay = _once("arch_weight_decay", "--arch-weight-decay", decay, args.pop("weight_decay", None), "--optim-args")
+    if arch_optim in ARCH_LR:
+        # the demo rescales the optimizer's generic default; a method whose protocol sets its own rate keeps it
+        own_rate = arch_optim == own_optim and "arch_lr" in protocol
+        demo_arch = demo.get("arch", {}).get(arch_optim, {}) if not own_rate else {}
+        lr = lr if lr is not None else demo_arch.get("arch_lr")
+        if lr is None:
+            lr = protocol["arch_lr"] if own_rate else ARCH_LR[arch_optim]
+        if decay is None:
+            decay = demo_arch.get("arch_weight_decay", protocol.get("arch_weight_decay", 1e-3))
+    else:  # a pyro.optim optimizer at its own defaults
+        from pyronas.optim.named import optimizer_defaults
+
+        defaults = optimizer_defaults(arch_optim)
+        lr = lr if lr is not None else defaults.get("lr")
+        decay = decay if decay is not None else defaults.get("weight_decay")
+    from pyronas.optim.named import check_args
+
+    if arch_optim == "ngvi":
+        from pyronas.optim import NGVI
+
+        NGVI({"lr": lr, **args})  # refuses an unknown or invalid option in one line
+    elif arch_optim == "adam":
+        import torch
+
+        check_args("adam", {"lr": lr, "betas": (0.5, 0.999), "weight_decay": decay, **args}, torch.optim.Adam)
+    else:
+        from pyronas.optim.named import with_rates
+
+        check_args(arch_optim, with_rates(arch_optim, lr, decay, args))
+    return dict(arch_optim=arch_optim, arch_lr=lr, arch_weight_decay=decay, arch_optim_args=args)
+
+
+def _resolve_weight_optim(c: SearchConfig) -> dict:
+    """The weights' optimizer fields: the rate and weight decay moved out of its arguments, the rest checked."""
+    name, args, w = c.weights.weight_optim, dict(c.weights.weight_optim_args or {}), c.weights
+    if name is not None and not isinstance(name, str):
+        if args:
+            raise ValueError("weight_optim_args need an optimizer given by name; pass them to the optimizer object")
+        return dict(weight_optim=name, weight_decay=w.weight_decay)
+    if name is not None and name not in _pyro_optimizers():
+        raise ValueError(f"unknown weight optimizer {name!r}; choose one of: {', '.join(_pyro_optimizers())}")
+    default_lr = FIELDS["weight_lr"].default
+    lr = _once("weight_lr", "--weight-lr", w.weight_lr, args.pop("lr", None), "--weight-optim-args", default_lr)
+    decay = _once(
+        "weight_decay", "--weight-decay", w.weight_decay, args.pop("weight_decay", None), "--weight-optim-args"
+    )
+    if name is not None or args:
+        from pyronas.optim.named import SGD_DEFAULTS, check_args, with_rates
+
+        base = SGD_DEFAULTS if name is None else {}
+        check_args(name or "SGD", with_rates(name or "SGD", lr, decay or 0.0, args, base), what="--weight-optim-args")
+    return dict(weight_optim=name, weight_lr=lr, weight_decay=decay, weight_optim_args=args)
+
+
+def _check_elbo(elbo: Any, args: Mapping) -> None:
+    """A named ELBO is known and takes ``args``; arguments need a named ELBO."""
+    if not isinstance(elbo, str):
+        if args:
+            raise ValueError("elbo_args need an ELBO given by name; pass them to the ELBO object")
+        return
+    from pyronas.infer.elbos import make_elbo
+
+    make_elbo(elbo, args)
+
+
+def _check_guide(guide: Any, args: Mapping) -> None:
+    """A named guide is an autoguide class; arguments need a guide class."""
+    if args and (guide is None or not (isinstance(guide, (str, type)))):
+        raise ValueError("guide_args (--guide-args) need a guide class (--guide), e.g. --guide AutoNormal")
+    if isinstance(guide, str) and not guide.startswith(PYTHON_OBJECT):
+        from pyronas.infer.adapted_guide import autoguide_class
+
+        autoguide_class(guide)
 
 
 def search_config(config: SearchConfig | Mapping | str | None = None, **overrides) -> SearchConfig:

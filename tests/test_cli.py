@@ -1,9 +1,11 @@
+import io
 import json
 import subprocess
 import sys
 import zipfile
 
 import pytest
+import torch
 
 from pyronas.cli import main
 
@@ -90,3 +92,58 @@ def test_digits_demo_posterior_moves_on_every_edge(tmp_path):
     )
     largest = [max(probs.values()) for probs in saved["op_probabilities"]["cell"].values()]
     assert min(largest) > 0.24, largest  # from 0.2 at the start
+
+
+def test_any_pyro_elbo_and_optimizer_by_name_on_the_digits_demo(tmp_path, capsys):
+    """The issue's command, on the default digits demo shortened to 2 epochs."""
+    argv = ["search", "--elbo", "RenyiELBO", "--elbo-args", '{"alpha": 0.5}', "--optim", "ClippedAdam"]
+    argv += ["--optim-args", '{"lr": 0.01, "clip_norm": 5}', "--epochs", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "result.json").read_text())["config"]
+    assert (config["elbo"], config["elbo_args"], config["arch_optim"], config["arch_lr"]) == (
+        "RenyiELBO",
+        {"alpha": 0.5},
+        "ClippedAdam",
+        0.01,
+    )
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["arch_optim"]["optimizer"]["param_groups"][0]
+    assert (state["lr"], state["clip_norm"], state["betas"]) == (0.01, 5, (0.9, 0.999))  # ClippedAdam's own betas
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'result.json'}"
+
+
+def test_a_named_weight_optimizer_keeps_the_schedule_and_the_clip(tmp_path):
+    argv = ["search", "--quiet", *TINY, "--train-size", "64", "--weight-optim", "Adam"]
+    argv += ["--weight-optim-args", '{"betas": [0.8, 0.99]}', "--out", str(tmp_path)]
+    assert main(argv) == 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["weight_optim"]
+    group = state["optimizer"]["param_groups"][0]
+    assert group["betas"] == (0.8, 0.99) and "momentum" not in group and group["initial_lr"] == 0.025
+    assert state["scheduler"]["eta_min"] == 0.001  # the cosine schedule to --weight-lr-min
+
+
+def test_quiet_prints_one_line_even_on_the_darts_space(tmp_path, capsys):
+    argv = ["search", "--quiet", "--space", "darts", *TINY, "--train-size", "64", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.count("\n") == 1 and out.startswith("genotype: Genotype(normal=") and not err
+    assert out.rstrip().endswith(f"wrote {tmp_path / 'result.json'}")
+
+
+def test_no_progress_bar_in_a_redirected_log_but_the_epoch_lines(tmp_path, capsys):
+    assert main(["search", *TINY, "--train-size", "64", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr()
+    assert "epoch 1/1" in text.out + text.err and "%|" not in text.err and "step/s" not in text.err
+
+
+def test_the_progress_bar_shows_on_a_terminal(monkeypatch):
+    from pyronas.infer.rundir import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert not progress_bar(10, 0, "search", True).disable
+    assert progress_bar(10, 0, "search", False).disable
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress_bar(10, 0, "search", True).disable

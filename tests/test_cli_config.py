@@ -192,3 +192,72 @@ def test_a_script_takes_its_share_of_another_commands_options(capsys):
         parse(options, ["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "images of the scoring batch (default: 32)" in text and "--proxies" not in text
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--method", "nosuch"], "--method 'nosuch' is not a choice; choose one of: balenas, bayesnas, darts, drnas"),
+        (["--dataset", "imagenet"], "--dataset 'imagenet' is not a choice; choose one of: digits, cifar10"),
+        (["--epochs", "abc"], "--epochs 'abc' needs an integer"),
+        (["--weight-lr", "fast"], "--weight-lr 'fast' needs a number"),
+        (["--option", "kl_weight"], "--option 'kl_weight' needs KEY=VALUE"),
+        (["--amp", "fp8"], "--amp 'fp8' is not a choice; choose one of: bf16, fp16"),
+        (["--optim", "sgd"], "--optim 'sgd' is not a choice; choose one of: adam, ngvi, ASGD"),
+        (["--elbo", "nosuch"], "--elbo 'nosuch' is not a choice; choose one of: trace, meanfield"),
+        (["--elbo-args", "[1]"], "--elbo-args '[1]' needs a JSON object"),
+        (["--optim-args", "{lr: 1}"], "--optim-args '{lr: 1}' needs a JSON object"),
+        (["--epochs"], "--epochs needs a value (an integer)"),
+        (["--bogus"], "unrecognized argument(s): --bogus; see pyronas search --help"),
+        (["--epoch", "3"], "unrecognized argument(s): --epoch 3; did you mean --epochs?"),
+        (["--quite"], "unrecognized argument(s): --quite; did you mean --quiet?"),
+    ],
+)
+def test_parse_errors_are_one_line_naming_flag_value_and_choices(argv, expected, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["search", *argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"pyronas search: error: {expected}"), err
+    assert "None" not in err
+
+
+def test_other_commands_parse_errors_are_one_line(capsys):
+    for argv, expected in (
+        (["nothing"], "pyronas: error: unrecognized argument(s): nothing"),
+        (["lookup"], "pyronas lookup: error: missing CELL"),
+        ([], "pyronas: error: choose a command: search, train, methods"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith(expected), err
+
+
+def test_every_inference_choice_parses_and_resolves(capsys):
+    argv = ["search", "--elbo", "RenyiELBO", "--elbo-args", '{"alpha": 0.5}', "--optim", "ClippedAdam"]
+    argv += ["--optim-args", '{"lr": 0.01, "clip_norm": 5}', "--weight-optim", "Adam"]
+    argv += ["--weight-optim-args", '{"betas": [0.9, 0.99]}', "--method", "balenas", "--guide", "AutoNormal"]
+    argv += ["--guide-args", '{"init_scale": 0.05}']
+    c = parse_args(argv).settings
+    assert (c["elbo"], c["elbo_args"], c["arch_optim"], c["arch_optim_args"]) == (
+        "RenyiELBO",
+        {"alpha": 0.5},
+        "ClippedAdam",
+        {"lr": 0.01, "clip_norm": 5},
+    )
+    assert (c["weight_optim"], c["weight_optim_args"], c.guide, c.guide_args) == (
+        "Adam",
+        {"betas": [0.9, 0.99]},
+        "AutoNormal",
+        {"init_scale": 0.05},
+    )
+    assert main([*argv, "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    # the rates move into their own settings; ClippedAdam's own weight decay (0), not DARTS' Adam's
+    assert printed["arch"] == {"arch_optim": "ClippedAdam", "arch_optim_args": {"clip_norm": 5}, "arch_lr": 0.01,
+                               "arch_weight_decay": 0}  # fmt: skip
+    assert printed["weights"]["weight_optim"] == "Adam" and printed["runtime"]["elbo_args"] == {"alpha": 0.5}
+    new = ("elbo_args", "arch_optim_args", "weight_optim_args", "guide_args")
+    assert all(SearchConfig()[k] == {} for k in new)
+    assert not set(new) & set(SearchConfig().resume_key())  # runs made before them still resume

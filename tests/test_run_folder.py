@@ -38,6 +38,14 @@ BAD_SEARCH = [
     ["--option", "prior_concentration=-1"],
     ["--device", "tpu"],
     ["--resume", "--overwrite"],
+    ["--arch-lr", "0.1", "--optim-args", '{"lr": 0.01}'],  # the rate given twice
+    ["--optim", "ClippedAdam", "--optim-args", '{"clip": 5}'],
+    ["--optim", "Adam", "--optim-args", '{"lr": -1}'],
+    ["--optim", "ngvi", "--optim-args", '{"weight_decay": 0.1}'],
+    ["--weight-optim", "Adam", "--weight-optim-args", '{"momentum": 0.9}'],
+    ["--elbo", "RenyiELBO", "--elbo-args", '{"beta": 1}'],
+    ["--guide-args", '{"init_scale": 0.1}'],  # without --guide
+    ["--guide", "AutoNothing"],
 ]
 BAD_TRAIN = [[], ["--lr", "-1"], ["--lr", "nan"], ["--channels", "0"], ["--cells-per-stage", "0"], ["--device", "tpu"]]
 
@@ -113,7 +121,7 @@ def test_lock_is_reentrant_within_a_process_and_released(tmp_path):
         assert (tmp_path / LOCK).read_text().split()[0] == str(os.getpid())
         with RunLock(tmp_path):
             pass
-        assert (tmp_path / LOCK).exists() and outer.fd is not None
+        assert (tmp_path / LOCK).exists() and outer.lock is not None and outer.lock.is_locked
     assert not (tmp_path / LOCK).exists()
 
 
@@ -162,3 +170,45 @@ def test_an_invalid_distribution_parameter_is_a_one_line_divergence(tmp_path, ca
     assert main(["search", *TINY, "--option", "init_scale=1e30", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "diverged in epoch 1" in err and "nothing was saved" in err
+
+
+def test_a_lock_on_a_file_its_holder_removed_is_let_go(tmp_path):
+    """A command that opened the lock file just before its holder removed it and unlocked must not hold the
+    folder: its lock is on the removed inode while the next command locks the path's new file."""
+    stale = RunLock(tmp_path)
+    (tmp_path / LOCK).write_text("1 elsewhere\n")
+    fd = os.open(tmp_path / LOCK, os.O_RDWR)  # the removed inode
+    try:
+        (tmp_path / LOCK).unlink()
+        (tmp_path / LOCK).write_text("")  # the next command's file
+        with pytest.raises(Exception) as refused:
+            stale._claim(fd)
+        assert type(refused.value).__name__ == "_Replaced"
+    finally:
+        os.close(fd)
+    (tmp_path / LOCK).unlink()
+    with RunLock(tmp_path):  # a fresh path is taken and carries our PID
+        assert (tmp_path / LOCK).read_text().split()[0] == str(os.getpid())
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_two_processes_racing_for_a_folder_never_both_hold_it(tmp_path):
+    """Four processes take and release the same folder's lock 30 times each; none ever sees another inside."""
+    code = (
+        "import os, sys, time\nfrom pyronas.infer.claim import RunLock, RunFolderError\n"
+        "inside = 0\nfor _ in range(30):\n"
+        "    try:\n        with RunLock(sys.argv[1]):\n"
+        "            marker = os.path.join(sys.argv[1], 'inside')\n"
+        "            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n"
+        "            time.sleep(0.002)\n            os.close(fd); os.unlink(marker); inside += 1\n"
+        "    except RunFolderError:\n        time.sleep(0.001)\n"
+        "print(inside)\n"
+    )
+    folder = tmp_path / "run"
+    folder.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]  # fmt: skip
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]  # O_EXCL never failed
+    assert sum(int(out) for out, _ in results) >= 1
+    assert not (folder / LOCK).exists()

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 
 import pyro
 import torch
@@ -19,6 +20,7 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 
 AUXILIARY_SUFFIX = "_unconstrained"  # AutoNormal's auxiliary site of site ``x`` is ``x_unconstrained``
+FIX = "name an autoguide that covers every site, e.g. --guide AutoNormal (Python: guide=AutoNormal or a full guide)"
 
 
 class SiteScales(Messenger):
@@ -85,6 +87,24 @@ class AdaptedGuide(torch.nn.Module):
         self._scales = SiteScales({s["name"]: s["scale"] for s in sites}, {s["name"]: s["mask"] for s in sites})
         with torch.no_grad():
             self.forward()  # create lazily initialised parameters (autoguides) before any state is loaded
+        self._check_serves(sites)
+
+    def _check_serves(self, sites: list[dict]) -> None:
+        """Refuse, in one line, a guide that misses some of the model's sites or has nothing to learn."""
+        with torch.no_grad(), poutine.block():
+            trace = poutine.trace(self.forward).get_trace()
+        sampled = {n.removesuffix(AUXILIARY_SUFFIX) for n, s in trace.nodes.items() if s["type"] == "sample"}
+        missing = [s["name"] for s in sites if s["name"] not in sampled]
+        name = type(self.guide).__name__
+        if missing:
+            empty = isinstance(self.guide, pyro.infer.autoguide.AutoGuideList) and not sampled
+            parts = " (an AutoGuideList needs its parts, appended in Python)" if empty else ""
+            raise ValueError(f"guide {name} does not sample the model's site(s) {', '.join(missing)}{parts}; {FIX}")
+        has_params = any(s["type"] == "param" for s in trace.nodes.values()) or any(
+            True for _ in getattr(self.guide, "parameters", lambda: ())()
+        )
+        if not has_params:
+            raise ValueError(f"guide {name} has no parameters to learn; {FIX}")
 
     def forward(self, images: torch.Tensor | None = None, labels: torch.Tensor | None = None):
         with self._scales:
@@ -117,19 +137,44 @@ class AdaptedGuide(torch.nn.Module):
         return own() if callable(own) else None
 
 
-def adapt_guide(guide: object, model: torch.nn.Module) -> AdaptedGuide:
-    """A guide object, a guide class (called with :func:`arch_sites` of ``model``) or the name of a class in
-    ``pyro.infer.autoguide``, adapted to ``model``."""
+def adapt_guide(guide: object, model: torch.nn.Module, args: Mapping | None = None) -> AdaptedGuide:
+    """A guide object, a guide class (called with :func:`arch_sites` of ``model`` and keyword ``args``) or the name
+    of a class in ``pyro.infer.autoguide``, adapted to ``model``; one-line ``ValueError`` for a guide that cannot serve.
+    """
+    args = dict(args or {})
     if isinstance(guide, str) and guide.startswith("python:"):  # a class recorded by pyronas.config
         module, _, name = guide[len("python:") :].rpartition(".")
         guide = getattr(importlib.import_module(module), name)
     if isinstance(guide, str):
-        cls = getattr(pyro.infer.autoguide, guide, None)
-        if not isinstance(cls, type):
-            raise ValueError(f"unknown guide {guide!r}; name a class of pyro.infer.autoguide, e.g. AutoNormal")
-        guide = cls
+        guide = autoguide_class(guide)
     if isinstance(guide, type):
-        guide = guide(arch_sites(model))
+        try:
+            guide = guide(arch_sites(model), **args)
+        except TypeError as e:
+            allowed = ", ".join(p for p in inspect.signature(guide).parameters if p not in ("self", "model"))
+            raise ValueError(
+                f"guide {guide.__name__} cannot be built from the model with --guide-args {args} ({e}); its "
+                f"arguments: {allowed or 'none'}"
+            ) from None
+    elif args:
+        raise ValueError("guide_args (--guide-args) need a guide class; pass the arguments to the guide object")
     if not callable(guide):
         raise TypeError(f"a guide must be callable, got {type(guide).__name__}")
-    return AdaptedGuide(guide, model)
+    try:
+        return AdaptedGuide(guide, model)
+    except NotImplementedError:
+        raise ValueError(f"guide {type(guide).__name__} is an abstract base and cannot serve; {FIX}") from None
+
+
+def autoguide_names() -> tuple[str, ...]:
+    """The classes of ``pyro.infer.autoguide`` by name."""
+    found = ((n, getattr(pyro.infer.autoguide, n)) for n in sorted(dir(pyro.infer.autoguide)))
+    return tuple(n for n, c in found if isinstance(c, type) and issubclass(c, torch.nn.Module))
+
+
+def autoguide_class(name: str) -> type:
+    """The class ``name`` of ``pyro.infer.autoguide``; one-line ``ValueError`` naming the choices otherwise."""
+    if name not in autoguide_names():
+        choices = ", ".join(autoguide_names())
+        raise ValueError(f"unknown guide {name!r}; name a class of pyro.infer.autoguide: {choices}")
+    return getattr(pyro.infer.autoguide, name)

@@ -1,9 +1,9 @@
 """Claim a run folder for one command: refuse what it must not touch, and lock it while the command writes.
 
 :func:`claim` refuses a folder that holds a previous run unless the command resumes or overwrites it,
-and holds ``OUT/.pyronas.lock`` while the command runs: the file holds the PID and host, under an
-advisory ``flock`` that the kernel drops when the process dies, so a killed command's lock is taken
-over by the next one, while a live holder's is refused with its PID.
+and holds ``OUT/.pyronas.lock`` while the command runs: the file holds the PID and host, under a
+:class:`filelock.FileLock` (an advisory ``flock`` on Unix, which the kernel drops when the process dies), so
+a killed command's lock is taken over by the next one, while a live holder's is refused with its PID.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from pyronas.errors import OutputError, ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError
 from pyronas.infer.rundir import CHECKPOINT, previous_run
@@ -21,7 +23,7 @@ from pyronas.validate import check_out_dir
 
 try:
     import fcntl
-except ImportError:  # Windows: no advisory locks; the lock file is then only informative
+except ImportError:  # Windows: no shared-lock probe; a live holder is found when the lock is taken
     fcntl = None
 
 LOCK = ".pyronas.lock"
@@ -89,19 +91,25 @@ def _busy(path: str | os.PathLike, holder: str) -> str:
     )
 
 
+class _Replaced(Exception):
+    """The locked file was removed (or replaced) by its releasing holder between our open and our lock."""
+
+
 class RunLock:
-    """``OUT/.pyronas.lock``: this process's PID and host, under an exclusive ``flock`` while held.
+    """``OUT/.pyronas.lock``: this process's PID and host, under an exclusive :class:`filelock.FileLock` while held.
 
     The kernel drops the ``flock`` of a killed process, so its leftover file is taken over by the next
-    command; a live holder's lock is refused with its PID. Re-entrant within a process.
+    command; a live holder's lock is refused with its PID. Re-entrant within a process. On release the file
+    is removed before it is unlocked; a command that locked the removed file in between (its inode is no
+    longer the path's) lets it go and locks the path's new file, so two commands never both hold a folder.
     """
 
-    held: dict[str, int] = {}  # resolved lock path -> file descriptor, for this process
+    held: dict[str, FileLock] = {}  # resolved lock path -> the lock, for this process
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / LOCK
-        self.key, self.fd, self.created = str(self.path.resolve()), None, False
+        self.key, self.lock, self.created = str(self.path.resolve()), None, False
 
     def __enter__(self) -> RunLock:
         if self.key in RunLock.held:  # re-entered by this process: the outer holder releases it
@@ -109,35 +117,45 @@ class RunLock:
         self.created = not self.folder.exists()
         ensure_folder(self.folder)
         while True:
-            with writing(self.path):
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if fcntl is not None:
+            lock = FileLock(self.path, timeout=0, thread_local=False, fallback_to_soft=False, on_acquired=self._claim)
+            with writing(self.path):  # filelock's Timeout is an OSError: caught first
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = os.read(fd, 200).decode(errors="replace").strip() or "unknown"
-                    os.close(fd)
-                    raise RunFolderError(_busy(self.folder, holder)) from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:  # released and removed between our open and our lock
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
-        self.fd = RunLock.held[self.key] = fd
+                    lock.acquire()
+                except Timeout:
+                    raise RunFolderError(_busy(self.folder, _holder_of(self.path))) from None
+                except _Replaced:  # rolled back by filelock: lock the path's current file
+                    continue
+            break
+        self.lock = RunLock.held[self.key] = lock
         return self
 
+    def _claim(self, fd: int) -> None:
+        """Called by filelock with the locked descriptor: check it is the path's file, then write PID and host."""
+        try:
+            same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise _Replaced
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+
     def __exit__(self, *exc) -> None:
-        if self.fd is None:
+        if self.lock is None:
             return
         with contextlib.suppress(OSError):
-            self.path.unlink()  # before unlocking, so that no one locks a removed file
-        os.close(self.fd)
+            self.path.unlink()  # before unlocking: a command that locks the removed file lets it go (_claim)
+        self.lock.release()
         del RunLock.held[self.key]
-        self.fd = None
+        self.lock = None
         if self.created:  # a command that wrote nothing leaves no folder behind
             with contextlib.suppress(OSError):
                 self.folder.rmdir()
+
+
+def _holder_of(lock: Path) -> str:
+    try:
+        return lock.read_text(errors="replace").strip() or "unknown"
+    except OSError:  # removed meanwhile, or unreadable while locked (Windows)
+        return "unknown"

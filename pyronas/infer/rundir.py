@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -179,7 +180,16 @@ def kept(saved: int, path: str | os.PathLike | None) -> str:
 
 
 def progress_bar(total: int, initial: int, desc: str, enabled: bool) -> tqdm:
-    return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit="step", dynamic_ncols=True)
+    """A step bar on stderr, shown only when ``enabled`` and stderr is a terminal (a redirected log gets none)."""
+    shown = enabled and _is_terminal(sys.stderr)
+    return tqdm(total=total, initial=initial, disable=not shown, desc=desc, unit="step", dynamic_ncols=True)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 def epoch_line(record: Mapping, epochs: int) -> str:

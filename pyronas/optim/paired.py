@@ -9,16 +9,20 @@ saved and loaded by parameter name, as :class:`~pyronas.optim.GroupedOptim` does
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 
 import pyro
 import torch
+from pyro import poutine
+from pyro.params.param_store import normalize_param_name
 from torch.distributions import constraints
 
 from pyronas.optim.grouped import GroupedOptim
 from pyronas.optim.ngvi import NGVIOptimizer, check_options
 
 _RENAME = {"locs": "scales", "loc": "scale"}
+INSTEAD = 'choose another architecture optimizer (pyronas search --optim adam; Python: arch_optim="adam")'
 
 
 def pair_by_name(name: str) -> str | None:
@@ -43,11 +47,14 @@ class NGVI(GroupedOptim):
     precision estimate, not stepped along its gradient). Parameters must live in Pyro's global
     param store (the default; not ``module_local_params``).
 
-    Takes Pyro's ``optim_args`` dict like every Pyro optimizer (``NGVI({"lr": 0.01, "num_data": 1000})``),
-    or the same options as keywords (``NGVI(lr=0.01)``).
+    Takes Pyro's ``optim_args`` like every Pyro optimizer: a dict (``NGVI({"lr": 0.01, "num_data": 1000})``) or a
+    callable of the location's parameter name returning such a dict, per Gaussian (``NGVI(lambda name: {...})``);
+    or the same options as keywords (``NGVI(lr=0.01)``, the defaults under a callable's dicts).
+
+    ``num_data`` left out (``None``) is derived from the model by :meth:`bind` (``1 / kl_weight``), else 1.
 
     Args:
-        optim_args: dict of the options below (``lr`` may also be given positionally as a float).
+        optim_args: dict or callable of the options below (``lr`` may also be given positionally as a float).
         lr, betas, prior_precision, num_data, curvature, eps: see :class:`~pyronas.optim.ngvi.NGVIOptimizer`.
         pairing: maps a location's param name to its scale's name, ``None`` for a non-location
             (default :func:`pair_by_name`).
@@ -59,12 +66,12 @@ class NGVI(GroupedOptim):
 
     def __init__(
         self,
-        optim_args: Mapping | float | None = None,
+        optim_args: Mapping | Callable[[str], Mapping] | float | None = None,
         *,
         lr: float = 0.1,
         betas: tuple[float, float] = (0.9, 0.999),
         prior_precision: float = 0.0,
-        num_data: float = 1.0,
+        num_data: float | None = None,
         curvature: str = "reparam",
         eps: float = 1e-8,
         pairing: Callable[[str], str | None] = pair_by_name,
@@ -72,17 +79,59 @@ class NGVI(GroupedOptim):
         args = dict(
             lr=lr, betas=betas, prior_precision=prior_precision, num_data=num_data, curvature=curvature, eps=eps
         )
+        self.per_param = None
         if isinstance(optim_args, Mapping):
-            unknown = sorted(set(optim_args) - set(args))
-            if unknown:
-                raise ValueError(f"NGVI has no option(s) {', '.join(unknown)}; it takes: {', '.join(args)}")
-            args.update(optim_args)
+            args.update(self._known(optim_args))
+        elif callable(optim_args):
+            self.per_param = optim_args  # called with each location's name when its pair is added
         elif optim_args is not None:
             args["lr"] = optim_args  # NGVI(0.01), as before optim_args
         args["betas"] = tuple(args["betas"])
+        self.num_data_given = args["num_data"]
+        args["num_data"] = 1.0 if args["num_data"] is None else args["num_data"]
         check_options(**args)  # fail here, not at the first SVI step
         super().__init__(NGVIOptimizer, args)
         self.pairing = pairing
+        self.kl_weight: float | None = None
+
+    @staticmethod
+    def _known(options: Mapping) -> dict:
+        names = ("lr", "betas", "prior_precision", "num_data", "curvature", "eps")
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise ValueError(f"NGVI has no option(s) {', '.join(unknown)}; it takes: {', '.join(names)}")
+        return dict(options)
+
+    def bind(self, model: object) -> NGVI:
+        """Derive ``num_data = 1 / kl_weight`` from a model that weights its KL terms by a positive ``kl_weight``;
+        a ``num_data`` given that contradicts it is refused in one line (``ValueError``)."""
+        kl = getattr(model, "kl_weight", None)
+        if kl is None or float(kl) <= 0:
+            return self
+        self.kl_weight = float(kl)
+        derived = 1.0 / self.kl_weight
+        self._check_num_data(self.num_data_given)
+        self.pt_optim_args["num_data"] = derived
+        return self
+
+    def _check_num_data(self, given: float | None) -> None:
+        if given is None or self.kl_weight is None:
+            return
+        derived = 1.0 / self.kl_weight
+        if not math.isclose(float(given), derived, rel_tol=1e-6):
+            raise ValueError(
+                f"NGVI num_data = {given:g} contradicts the model's kl_weight = {self.kl_weight:g} (num_data must be "
+                f"1 / kl_weight = {derived:g}); leave num_data out to derive it, or change kl_weight "
+                f"(pyronas search --option kl_weight=...)"
+            )
+
+    def check_guide(self, guide: Callable) -> None:
+        """Refuse, in one line, a guide whose parameters are not all Gaussian locations and their scales."""
+        store = pyro.get_param_store()
+        with poutine.block(), torch.no_grad():
+            trace = poutine.trace(guide).get_trace()
+        names = [n for n, site in trace.nodes.items() if site["type"] == "param"]
+        self._pairs([store._params[n] for n in names if n in store._params])
 
     def __call__(self, params: Iterable[torch.Tensor], *args, **kwargs) -> None:
         params = list(params)
@@ -106,14 +155,14 @@ class NGVI(GroupedOptim):
             if scale not in present:
                 raise ValueError(
                     f"NGVI: location {loc!r} has no scale parameter {scale!r} among the parameters being "
-                    "optimized; give each location its scale or pass NGVI(pairing=...)"
+                    f"optimized; give each location its scale, pass NGVI(pairing=...) or {INSTEAD}"
                 )
         scales = set(pairs.values())
         for name in names:
             if name not in pairs and name not in scales:
                 raise ValueError(
-                    f"NGVI: parameter {name!r} is neither a Gaussian location nor the scale of one under the "
-                    "pairing rule; optimize it with another optimizer or pass NGVI(pairing=...)"
+                    f"NGVI fits mean-field Gaussian guides only: parameter {name!r} is neither a Gaussian location "
+                    f"nor the scale of one; {INSTEAD}, or pass NGVI(pairing=...)"
                 )
         return sorted(pairs.items())
 
@@ -126,7 +175,17 @@ class NGVI(GroupedOptim):
                 continue
             # the store keeps each parameter's constraint only in this private dict
             constraint = store._constraints.get(scale, constraints.real)
-            groups.append({"params": [loc_t, scale_t], "scale_constraint": constraint})
+            group = {"params": [loc_t, scale_t], "scale_constraint": constraint}
+            if self.per_param is not None:
+                own = self._known(self.per_param(normalize_param_name(loc)))
+                self._check_num_data(own.get("num_data"))
+                if "num_data" not in own and self.kl_weight is not None:
+                    own["num_data"] = 1.0 / self.kl_weight
+                if "betas" in own:
+                    own["betas"] = tuple(own["betas"])
+                check_options(**{**self.pt_optim_args, **own})
+                group.update(own)
+            groups.append(group)
             self._names.extend([loc, scale])
             for t in (loc_t, scale_t):
                 self._seen[t] = len(self._seen)

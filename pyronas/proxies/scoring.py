@@ -7,6 +7,7 @@ import copy
 import csv
 import math
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def score_cells(
     names = proxy_names(proxies)
     cells = [space.validate(cell) for cell in cells]
     rows = []
-    for cell in tqdm(cells, disable=not progress, desc="proxies", unit="cell", dynamic_ncols=True):
+    shown = progress and sys.stderr.isatty()  # no bar in a redirected log
+    for cell in tqdm(cells, disable=not shown, desc="proxies", unit="cell", dynamic_ncols=True):
         rows.append({"arch": cell, **score(cell, names, images, labels, seed, space=space, **network)})
     return rows
 

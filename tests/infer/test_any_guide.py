@@ -72,3 +72,28 @@ def test_a_guide_without_op_probabilities_fails_at_build_in_one_line():
         assert "\n" not in str(error.value)
     finally:
         del METHODS["broken"]
+
+
+def test_guide_args_reach_the_autoguide():
+    parts = build_search("balenas", guide="AutoNormal", guide_args={"init_scale": 0.05}, arch_optim="adam", **TINY)
+    with parts.activate():
+        assert torch.allclose(parts.guide.guide.scales.arch.cell.logits, torch.tensor(0.05))
+
+
+@pytest.mark.parametrize(
+    "guide, message",
+    [
+        ("AutoGuideList", r"AutoGuideList does not sample the model's site\(s\) arch.cell .*needs its parts"),
+        ("AutoGuide", "AutoGuide is an abstract base and cannot serve"),
+    ],
+)
+def test_a_guide_that_cannot_serve_is_refused_in_one_line(guide, message):
+    with pytest.raises(ValueError, match=message) as info:
+        build_search("drnas", guide=guide, epochs=1, **TINY)
+    assert "\n" not in str(info.value) and "--guide AutoNormal" in str(info.value)
+
+
+def test_ngvi_refuses_a_non_gaussian_guide_at_build_naming_adam():
+    with pytest.raises(ValueError, match=r'--optim adam; Python: arch_optim="adam"') as info:
+        build_search("balenas", guide=AutoDelta, epochs=1, **TINY)
+    assert "\n" not in str(info.value)

@@ -197,3 +197,41 @@ def test_custom_pairing_function():
 def test_bad_options_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NGVI(**kwargs)
+
+
+def test_takes_pyros_callable_form_per_gaussian():
+    """``NGVI(lambda param_name: {...})`` as every Pyro optimizer: the options of each Gaussian by its location."""
+    seen = []
+
+    def per_param(name):
+        seen.append(name)
+        return dict(NGVI_ARGS)
+
+    reached, err, _ = fit(NGVI(per_param), 100)
+    assert seen == ["AutoNormal.locs.w"] and err <= TOL and reached is not None
+    pyro.clear_param_store()
+    with pytest.raises(ValueError, match="NGVI has no option"):
+        fit(NGVI(lambda name: {"learning_rate": 0.1}), 1)
+
+
+class _Weighted(torch.nn.Module):
+    def __init__(self, kl_weight):
+        super().__init__()
+        self.kl_weight = kl_weight
+
+
+def test_num_data_is_derived_from_kl_weight_and_a_contradicting_one_refused():
+    assert NGVI().bind(_Weighted(1e-3)).pt_optim_args["num_data"] == pytest.approx(1000)
+    assert NGVI({"num_data": 1000}).bind(_Weighted(1e-3)).pt_optim_args["num_data"] == pytest.approx(1000)
+    assert NGVI({"num_data": 5}).bind(torch.nn.Module()).pt_optim_args["num_data"] == 5  # no kl_weight: as given
+    assert NGVI().pt_optim_args["num_data"] == 1.0
+    with pytest.raises(ValueError, match=r"num_data = 5 contradicts the model's kl_weight = 0.001 .* = 1000") as info:
+        NGVI({"num_data": 5}).bind(_Weighted(1e-3))
+    assert "\n" not in str(info.value)
+
+
+def test_a_non_gaussian_guide_is_refused_naming_adam():
+    svi = SVI(model, _guide_with(None, extra=True), NGVI(), Trace_ELBO())
+    data, _, _ = regression()
+    with pytest.raises(ValueError, match=r'--optim adam; Python: arch_optim="adam"'):
+        svi.step(*data)
