@@ -44,6 +44,7 @@ _FUNCTIONS_KEEPING_ZERO = {torch.relu, F.relu, F.relu6, F.gelu, F.silu, F.leaky_
 _FUNCTIONS_KEEPING_ZERO |= {F.dropout}
 _METHODS_KEEPING_ZERO = {"relu", "tanh"}
 _NORMS = nn.modules.batchnorm._BatchNorm
+_SLICED = {"out": ("weight", "bias"), "norm": ("weight", "bias", "running_mean", "running_var"), "in": ("weight",)}
 
 
 @dataclass
@@ -148,8 +149,8 @@ class _Narrower:
             if user.op == "output":
                 raise _Refused(f"the masked channels are the network's output ({where})")
             if len(user.all_input_nodes) != 1:
-                raise _Refused(f"consumer {_describe(user)} {where} takes several inputs (a residual addition or "
-                               "concatenation)")  # fmt: skip
+                raise _Refused(f"consumer {_describe(user)} {where} takes several inputs: a residual addition or "
+                               "concatenation")  # fmt: skip
             if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d) and layout in ("map", "pooled"):
                 if m.groups != 1 or m.in_channels != channels:
                     raise _Refused(f"consumer {user.target} {where} is a grouped convolution")
@@ -172,8 +173,8 @@ class _Narrower:
             ):
                 self.consumers(user, channels, layout, plan)
             elif isinstance(m, _NORMS):
-                raise _Refused(f"consumer {user.target} {where} is a BatchNorm after the mask (it maps zero "
-                               "channels to its shift)")  # fmt: skip
+                raise _Refused(f"consumer {user.target} {where} is a BatchNorm after the mask: it maps zero "
+                               "channels to its shift")  # fmt: skip
             else:
                 raise _Refused(f"consumer {_describe(user)} {where}")
 
@@ -181,8 +182,7 @@ class _Narrower:
     def apply(self, plan: _Plan, width: int) -> None:
         for path, how in plan.slices:
             m = self.modules[path]
-            names = ("weight", "bias", "running_mean", "running_var") if how == "norm" else ("weight", "bias")
-            for name in names:
+            for name in _SLICED[how]:
                 value = getattr(m, name, None)
                 if value is None:
                     continue
