@@ -153,7 +153,8 @@ class _Narrower:
                                "concatenation")  # fmt: skip
             if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Conv3d) and layout in ("map", "pooled"):
                 if m.groups != 1 or m.in_channels != channels:
-                    raise _Refused(f"consumer {user.target} {where} is a grouped convolution")
+                    why = "is a grouped convolution" if m.groups != 1 else f"takes {m.in_channels} channels"
+                    raise _Refused(f"consumer {user.target} {where} {why}")
                 self._sliceable(user, m, "consumer")
                 plan.slices.append((user.target, "in"))
             elif isinstance(m, nn.Linear) and layout == "vec" and m.in_features == channels:
@@ -205,8 +206,9 @@ def narrow(network: nn.Module) -> fx.GraphModule:
     Returns a new :class:`torch.fx.GraphModule` (``network`` is not changed) holding only the modules that run;
     the width choices it could not narrow stay in it as fixed masks. Its ``narrowing_report`` lists one line per
     width choice of ``w < max_channels``: narrowed, or kept as a mask and why. A fixed width choice at full width
-    is dropped (its mask is all ones). Raises what :mod:`torch.fx` raises where the network cannot be traced
-    (data-dependent control flow); unfixed choices cannot be traced.
+    is dropped (its mask is all ones). A linear layer that produces the masked channels is taken to output
+    ``[batch, features]`` (the width choice masks dim 1). Raises what :mod:`torch.fx` raises where the network
+    cannot be traced (data-dependent control flow); unfixed choices cannot be traced.
     """
     report = list(getattr(network, "narrowing_report", ()))
     gm = copy.deepcopy(fx.GraphModule(network, _Tracer().trace(network)))

@@ -74,6 +74,10 @@ HAND_MADE = {  # name: (network, input shape, parameters removed, report fragmen
         lambda: nn.Sequential(nn.Conv2d(3, 8, 1), fixed(3), nn.BatchNorm2d(8), nn.Conv2d(8, 2, 1)),
         (2, 3, 4, 4), 0, "consumer 2 at node _2 is a BatchNorm after the mask",
     ),
+    "grouped-consumer": (
+        lambda: nn.Sequential(nn.Conv2d(3, 8, 1), fixed(4), nn.Conv2d(8, 8, 3, groups=8), nn.AdaptiveMaxPool2d(1)),
+        (2, 3, 4, 4), 0, "consumer 2 at node _2 is a grouped convolution",
+    ),
     "flattened-map": (
         lambda: nn.Sequential(nn.Conv2d(3, 8, 1), fixed(3), nn.Flatten(), nn.Linear(8 * 16, 2)),
         (2, 3, 4, 4), 0, "consumer 2 at node _2 flattens a spatial map",
