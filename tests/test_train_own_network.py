@@ -28,8 +28,10 @@ def test_cli_trains_a_genotype_of_your_own_network(kernel, tmp_path, capsys):
     assert record["space"] == EXAMPLE and json.loads(record["genotype"]) == genotype
     assert record["genotype"] == space.validate(json.dumps(genotype))
     assert record["epochs"] == 1 and record["steps"] == 2
-    fixed = space.network(record["genotype"], num_classes=10, in_channels=1)  # every candidate still in it
-    assert record["params"] == count_parameters(torch_only(fixed)) < count_parameters(fixed)  # only what runs
+    fixed = space.network(record["genotype"], num_classes=10, in_channels=1)  # what runs, at width 8
+    k2 = int(kernel[-1]) ** 2
+    stem, blocks, head = 8 * 9 + 2 * 8, 8 * 16 * k2 + 16 * 16 * k2 + 2 * 2 * 16, 16 * 16 * 9 + 2 * 16 + 16 * 10 + 10
+    assert record["params"] == count_parameters(fixed) == stem + blocks + head < 20_794  # every candidate: 20,794
     state = torch.load(out / "checkpoint.pt", weights_only=False)["network"]
     kernels = {v.shape[-1] for k, v in state.items() if v.dim() == 4 and ".candidates." in k}
     assert kernels == {int(kernel[-1]), 3}  # the kernel chosen (two blocks), and the depth block's 3x3

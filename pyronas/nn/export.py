@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
+from pyronas.nn.narrow import narrow
+
 __all__ = ["inherit", "load_inherited", "pyronas_modules", "recalibrate_bn", "torch_only"]
 
 _NORMS = nn.modules.batchnorm._BatchNorm
@@ -128,13 +130,17 @@ def torch_only(network: nn.Module) -> torch.fx.GraphModule:
     (same state-dict keys, same outputs); ``torch.jit.script``, ``torch.jit.trace`` and ``torch.export.export``
     work on it. Python branches are fixed at tracing time: trace a network whose training-only behaviour
     (drop-path, auxiliary heads) is off, as :func:`inherit` builds it. Raises ``ValueError`` if a pyronas
-    module is left (one that fx treats as a leaf).
+    module is left (one that fx treats as a leaf). A fixed :class:`~pyronas.nn.WidthChoice` is narrowed to its
+    real width where the layers around it allow (:func:`~pyronas.nn.narrow.narrow`), else kept as a fixed mask;
+    ``narrowing_report`` on the result says which.
     """
-    graph = torch.fx.symbolic_trace(network)
+    narrowed = narrow(network)  # fixed width choices at their real widths, where they can be
+    graph = torch.fx.symbolic_trace(narrowed)  # traces into the masks kept: fixed buffers
     for node in graph.graph.nodes:
         node.type = None  # annotations as strings (postponed evaluation) that TorchScript cannot read
     graph.recompile()
     left = pyronas_modules(graph)
     if left:
         raise ValueError(f"pyronas modules remain after tracing: {left}")
+    graph.narrowing_report = narrowed.narrowing_report
     return graph.train(network.training)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from pyronas.nn.choice import Choice, decisions, mixing
+from pyronas.nn.export import torch_only
 from pyronas.spaces.base import SearchSpace
 
 Factory = Callable[[int, int], nn.Module]  # (num_classes, in_channels) -> network containing choices
@@ -154,23 +156,28 @@ class ModuleSpace(SearchSpace):
         self, genotype: str, *, channels: int | None = None, cells_per_stage: int | None = None,
         num_classes: int = 10, in_channels: int = 3,
     ) -> nn.Module:  # fmt: skip
-        """The factory's network with every decision fixed to the genotype's candidate."""
+        """The factory's network with every decision fixed to the genotype's candidate, as what runs.
+
+        That is :func:`~pyronas.nn.export.torch_only` of the fixed network: the chosen candidates only, each width
+        choice at its real width where the layers around it allow (``narrowing_report`` says where it stays a
+        mask). A network that :mod:`torch.fx` cannot trace (data-dependent control flow) is returned fixed,
+        every candidate in it, with a one-line warning.
+        """
         chosen = self._parse(genotype)
         network = self._build(num_classes, in_channels)
         for label, decision in decisions(network):
             decision.fix(chosen[label])
-        return network
+        return _runnable(network)
 
     def export(self, supernet: nn.Module, genotype: str, **network) -> nn.Module:
         """A copy of the supernet's network, trained weights and all, with every decision fixed to the genotype's
-        candidate (its other candidates stay in the module tree, unused; :func:`~pyronas.nn.export.torch_only`
-        keeps only what runs)."""
+        candidate, as what runs (as :meth:`network`: the chosen candidates, real widths where they can be)."""
         chosen = self._parse(genotype)
         net = copy.deepcopy(supernet.network if isinstance(supernet, ModuleSupernet) else supernet)
         for label, decision in decisions(net):
             decision.set_weights(None)
             decision.fix(chosen[label])
-        return net
+        return _runnable(net)
 
     def one_hot(self, genotype: str) -> dict[str, torch.Tensor]:
         chosen = self._parse(genotype)
@@ -192,6 +199,20 @@ class ModuleSpace(SearchSpace):
                 for k in range(len(decision.candidate_names)):
                     tables[table][r][k].extend(decision.candidate(k).parameters())
         return tables
+
+
+def _runnable(network: nn.Module) -> nn.Module:
+    """``torch_only(network)``; ``network`` itself with a one-line warning where tracing fails."""
+    try:
+        return torch_only(network)
+    except Exception as error:  # noqa: BLE001 - fx raises many kinds; the fixed network still runs
+        reason = (str(error).strip().splitlines() or [""])[0]
+        warnings.warn(
+            f"cannot trace {type(network).__name__} with torch.fx ({type(error).__name__}: {reason}); using the "
+            "fixed network with every candidate in it and width choices as masks",
+            stacklevel=3,
+        )
+        return network
 
 
 __all__ = ["ModuleSpace", "ModuleSupernet", "factory_path", "find_decisions"]

@@ -83,8 +83,10 @@ def test_derive_validate_network_round_trip(space):
     one_hot = space.one_hot(genotype)
     assert torch.equal(one_hot["choices3"], torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
     assert space.derive(one_hot) == genotype
-    net = space.network(genotype, num_classes=4, in_channels=3)
-    assert [m.fixed for m in net.modules() if isinstance(m, (Choice, WidthChoice))] == ["b", "b", "y", "1"]
+    net = space.network(genotype, num_classes=4, in_channels=3)  # what runs: the chosen candidates only
+    factors = {name: p.item() for name, p in net.named_parameters() if name.endswith("factor")}
+    assert factors == {"0.candidates.1.factor": 2.0, "1.candidates.1.factor": 2.0, "2.candidates.1.factor": -1.0}
+    assert net.narrowing_report == ["width 'width': kept as a mask of 1 of 3 channels (producer mul at node mul_2)"]
     out = net(torch.ones(2, 3, 1, 1))
     assert out.shape == (2, 4)
     for bad, reason in (
