@@ -1,6 +1,7 @@
 """ModuleSpace: a network of your own as a search space; spaces as plugins (names, module:factory paths)."""
 
 import json
+import sys
 import textwrap
 
 import pytest
@@ -109,7 +110,7 @@ def test_op_parameters_per_candidate(space):
 def test_get_space_names_paths_objects_and_plugins(tmp_path, monkeypatch):
     assert {"nb201", "darts"} <= set(SPACES)
     assert isinstance(get_space("nb201"), NB201Space) and isinstance(get_space("darts"), DARTSSpace)
-    (tmp_path / "my_nets.py").write_text(
+    (tmp_path / "module_space_nets.py").write_text(
         textwrap.dedent(
             """
             from torch import nn
@@ -121,14 +122,17 @@ def test_get_space_names_paths_objects_and_plugins(tmp_path, monkeypatch):
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    space = get_space("my_nets:net")
-    assert isinstance(space, ModuleSpace) and space.name == "my_nets:net" and space.row_names("choices2") == ("pick",)
+    monkeypatch.setitem(sys.modules, "module_space_nets", None)  # restored (removed) after the test ...
+    del sys.modules["module_space_nets"]  # ... and imported afresh from tmp_path here
+    space = get_space("module_space_nets:net")
+    assert isinstance(space, ModuleSpace) and space.name == "module_space_nets:net"
+    assert space.row_names("choices2") == ("pick",)
     assert get_space("pyronas.spaces.darts:DARTSSpace").name == "darts"
     assert get_space(choice_convnet).name == EXAMPLE
     assert get_space(space) is space
     monkeypatch.setitem(SPACES._items, "mine", choice_convnet)
     assert get_space("mine").name == "mine"
-    for bad, reason in (("nope", "unknown search space 'nope'"), ("my_nets:missing", "cannot be loaded")):
+    for bad, reason in (("nope", "unknown search space 'nope'"), ("module_space_nets:missing", "cannot be loaded")):
         with pytest.raises(ValueError, match=reason):
             get_space(bad)
 
