@@ -17,3 +17,17 @@ def test_the_interrupt_message_names_resume_as_the_caller_types_it(tmp_path):
     assert str(interrupted("search", 2, tmp_path)).endswith("(continue with resume=True)")
     with from_cli():
         assert str(interrupted("training", 1, tmp_path)).endswith("(continue with --resume)")
+
+
+def test_a_refused_run_folder_names_the_arguments_the_caller_types(tmp_path):
+    import pytest
+
+    from pyronas.infer.claim import RunFolderError, claim
+
+    (tmp_path / "log.jsonl").write_text("{}\n")
+    with pytest.raises(RunFolderError, match=r"pass resume=True to continue it, overwrite=True .* fresh out_dir"):
+        with claim(tmp_path, "training", resume=False, overwrite=False):
+            pass
+    with from_cli(), pytest.raises(RunFolderError, match=r"pass --resume to continue it, --overwrite .* fresh --out"):
+        with claim(tmp_path, "training", resume=False, overwrite=False):
+            pass

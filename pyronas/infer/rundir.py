@@ -90,7 +90,8 @@ class RunDir:
                 stored = None
         if stored != self.resume_key:
             raise CheckpointError(
-                f"checkpoint was written by a different {self.kind} configuration; use a new --out or drop --resume"
+                f"checkpoint was written by a different {self.kind} configuration; use a new "
+                f"{argument('out_dir', flag='--out')} or drop {argument('resume', True)}"
             )
 
     def start(self, history: list[dict]) -> None:
