@@ -140,3 +140,23 @@ def test_single_search_has_no_r_hat(drnas_runs):
     summary = summarize(from_runs(drnas_runs[:1], num_draws=50))
     assert all(edge["r_hat"] is None for edge in summary["edges"]["cell"].values())
     assert summary["max_r_hat"] is None
+
+
+def test_cell_probability_is_the_share_of_draws_where_a_darts_node_couples_its_edges():
+    from pyronas.diagnostics.inference_data import _coords
+    from pyronas.diagnostics.layout import layout
+
+    darts = get_space("darts")
+    lay = layout(darts)
+    rng = np.random.default_rng(2)
+    tables = {cell: rng.dirichlet(np.ones(len(darts.ops)) * 0.3, size=(1, 40, 14)) for cell in darts.cell_types}
+    w = lay.dense(tables)  # [chain, draw, cell_type, edge, op]
+    dims = ("chain", "draw", "cell_type", "edge", "op")
+    posterior = xr.Dataset({"weights": (dims, w)}, coords={"chain": [0], "draw": np.arange(40), **_coords(lay)},
+                           attrs={"space": "darts"})  # fmt: skip
+    idata = az.InferenceData(posterior=posterior)
+    cells = derived_cells(idata)
+    out = cell_probability(idata, cells[0, 0])
+    share = float(np.mean(cells == cells[0, 0]))
+    assert out["method"] == "share of draws" and out["probability"] == share
+    assert out["standard_error"] == pytest.approx(np.sqrt(share * (1 - share) / 40))
