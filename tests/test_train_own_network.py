@@ -45,7 +45,7 @@ def test_recipe_options_a_network_of_your_own_lacks_default_to_off_and_are_refus
     assert main(argv) == 0  # no drop-path or auxiliary flags needed: off where the network has none
     record = json.loads((tmp_path / "ok" / "result.json").read_text())
     assert (record["config"]["drop_path"], record["config"]["auxiliary_weight"]) == (0.0, 0.0)
-    capsys.readouterr()
+    assert "held-out accuracy" in capsys.readouterr().out and record["test_split"].startswith("held out: 359 of")
     argv = ["train", "--space", EXAMPLE, "--genotype", genotype, "--dataset", "digits", "--out", str(tmp_path / "x")]
     assert main([*argv, "--drop-path", "0.2"]) == 2
     err = capsys.readouterr().err.strip()
