@@ -189,9 +189,11 @@ class TrainConfig:
         """``self`` with ``grad_clip=0`` read as off, or a one-line ``ValueError`` naming the first bad value
         (numbers, the device, the output folder)."""
         if self.genotype is None and self.from_run is None:
-            raise ValueError("give the cell to train: --genotype or --from RUN_DIR (Python: train(genotype))")
+            raise ValueError(f"give the cell to train: {argument('genotype', 'CELL')} or "
+                             f"{argument('from_run', 'RUN_DIR', flag='--from')}")  # fmt: skip
         if self.inherit_weights and self.from_run is None:
-            raise ValueError("--inherit-weights needs the search folder to inherit from: --from RUN_DIR")
+            raise ValueError(f"{argument('inherit_weights')} needs the search folder to inherit from: "
+                             f"{argument('from_run', 'RUN_DIR', flag='--from')}")  # fmt: skip
         check_limits(self, LIMITS, "train")
         check_device(self.device)
         check_out_dir(self.out_dir)
