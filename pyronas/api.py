@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import pyro
 import torch
 
 from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
@@ -31,7 +32,12 @@ __all__ = ["SearchResult", "arch_optimizer", "build_search", "named_probabilitie
 
 @dataclass
 class SearchResult:
-    """What a search found; written as ``result.json`` (``config`` as :meth:`SearchConfig.to_json`)."""
+    """What a search found; written as ``result.json`` (``config`` as :meth:`SearchConfig.to_json`).
+
+    ``model``, ``guide`` and ``supernet`` are the trained objects (not in the JSON); the guide's parameters live in
+    the search's own Pyro param store, so call them inside :meth:`activate`
+    (``with result.activate(): pyro.infer.Predictive(result.model, guide=result.guide, num_samples=8)(images)``).
+    """
 
     method: str
     space: str
@@ -50,9 +56,22 @@ class SearchResult:
     config: SearchConfig = field(default_factory=SearchConfig)
     history: list = field(default_factory=list, repr=False)
     supernet: torch.nn.Module | None = field(default=None, repr=False, compare=False)  # trained; not in the JSON
+    model: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+    guide: torch.nn.Module | None = field(default=None, repr=False, compare=False)
+    store: dict | None = field(default=None, repr=False, compare=False)  # the search's param store state
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator[SearchResult]:
+        """Context in which Pyro's param store holds this search's parameters: call :attr:`model` and :attr:`guide`
+        (``Predictive``, ``poutine.trace``) inside it."""
+        if self.store is None:
+            raise ValueError("this result holds no param store (it was read from result.json); use "
+                             "pyronas.load_run(out_dir) for the trained model and guide")  # fmt: skip
+        with pyro.get_param_store().scope(self.store):
+            yield self
 
     def to_json(self) -> dict:
-        skip = ("history", "config", "supernet")
+        skip = ("history", "config", "supernet", "model", "guide", "store")
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
         return {**out, "config": self.config.to_json()}  # no deep copy of the config's Python objects
 
@@ -125,7 +144,8 @@ def _search(c: SearchConfig) -> SearchResult:
     result = SearchResult(
         c["method"], parts.space.name, c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
         argmax_genotype=argmax, argmax_benchmark=query(argmax), selection=selection, method_summary=summary,
-        cost=cost, config=c, history=history, supernet=parts.supernet,
+        cost=cost, config=c, history=history, supernet=parts.supernet, model=parts.model, guide=parts.guide,
+        store=parts.store,
     )  # fmt: skip
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")

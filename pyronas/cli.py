@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar, Literal, Union
 import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
+from pyronas.calls import from_cli
 from pyronas.cli_options import flags_of, parse, read_config_file
 from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
@@ -185,17 +186,18 @@ def _cost_line(cost: dict, replaced: bool) -> str:
 
 
 def cmd_train(args) -> int:
-    from pyronas.train import from_run, train
+    from pyronas.train import resolved, train
 
     config = args.settings
-    if args.print_config:
-        print(json.dumps(from_run(config.check()).to_json(), indent=2))
+    if args.print_config:  # the cutout (null) waits for the image size
+        print(json.dumps(resolved(config).to_json(), indent=2))
         return 0
     result = train(config)
     print(f"genotype: {result.genotype}\n{result.params / 1e6:.3f} M parameters (without the auxiliary head); "
           f"{result.epochs} epochs completed, {result.steps} steps in {result.seconds:.0f} s")  # fmt: skip
     if result.test_acc is not None:
-        print(f"test accuracy {result.test_acc:.2f} %")
+        where = "" if result.test_split == "test" else f" ({result.test_split})"
+        print(f"{'test' if result.test_split == 'test' else 'held-out'} accuracy {result.test_acc:.2f} %{where}")
     print(f"wrote {os.path.join(config.out_dir, 'result.json')}")
     return 0
 
@@ -258,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         args = with_config_file(args, argv)
-        return COMMANDS[args.command](args)
+        with from_cli():
+            return COMMANDS[args.command](args)
     except USER_ERRORS as e:
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -4,7 +4,9 @@ SGD with momentum, learning rate on a cosine from ``lr`` to 0 over ``epochs`` (s
 weight decay, gradient clipping, cutout on top of the crop-and-flip batch augmentation, drop-path
 with a probability ramped linearly from 0 to ``drop_path`` over the epochs, and an auxiliary
 classifier whose loss is added with weight ``auxiliary_weight``. Defaults are those of [1] for
-CIFAR-10 (600 epochs, batch 96, C=36, 20 cells, cutout 16, drop-path 0.2, auxiliary 0.4).
+CIFAR-10 (600 epochs, batch 96, C=36, 20 cells, cutout 16, drop-path 0.2, auxiliary 0.4), resolved per space
+(NB201's own recipe; no drop-path or auxiliary head where the network has none) and data set
+(:func:`pyronas.train_config.resolve`); data without a test split are tested on a seeded held-out share.
 
 With ``out_dir`` the run writes ``log.jsonl`` (one record per epoch), ``checkpoint.pt`` (atomic,
 after every epoch) and ``result.json``; ``resume`` continues from the checkpoint and, as each
@@ -33,7 +35,7 @@ from pyronas.infer.claim import claim
 from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.nn.export import torch_only
 from pyronas.spaces import ModuleSpace, SearchSpace, get_space
-from pyronas.train_config import TrainConfig
+from pyronas.train_config import TrainConfig, default_cutout, infer_space, resolve
 
 AUXILIARY_PREFIX = "auxiliary"  # parameters of the auxiliary head, left out of the parameter count
 
@@ -53,10 +55,11 @@ class TrainResult:
     epochs: int  # epochs completed (fewer than configured when ``max_steps`` stopped the run)
     steps: int  # optimizer steps taken in this call
     params: int  # parameters of the network without the auxiliary head
-    test_acc: float | None  # accuracy (%) on the test split after the last epoch run, if it has one
+    test_acc: float | None  # accuracy (%) after the last epoch run on the test split, or on the held-out images
     seconds: float
     config: dict = field(default_factory=dict)
     history: list = field(default_factory=list, repr=False)
+    test_split: str = "test"  # what test_acc was measured on: "test", or the held-out share of the training images
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -97,15 +100,18 @@ def evaluate(net: nn.Module, data: ImageData, batches: Batches, batch_size: int)
 
 
 def _network_options(space, drop_path: float, auxiliary_weight: float) -> dict:
-    """Keywords for ``space.network``: drop-path and the auxiliary head, if the space's network has them."""
+    """Keywords for ``space.network``: drop-path and the auxiliary head, if the space's network has them
+    (:func:`~pyronas.train_config.resolve` has refused values for those it has not)."""
     accepted = inspect.signature(space.network).parameters
     wanted = {"drop_path": drop_path, "auxiliary": auxiliary_weight > 0}
-    missing = [k for k, v in wanted.items() if v and k not in accepted]
-    if missing:
-        raise ValueError(
-            f"the {space.name} network has no {' or '.join(missing)}; pass drop_path=0 and auxiliary_weight=0"
-        )
     return {k: v for k, v in wanted.items() if k in accepted}
+
+
+def held_out_split(data: ImageData, share: float, seed: int) -> tuple[ImageData, ImageData]:
+    """``(training, held out)``: a seeded random ``share`` of ``data`` to test on, for data without a test split."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    held = max(1, round(share * len(data)))
+    return data.subset(order[held:]), data.subset(order[:held])
 
 
 def train(
@@ -120,7 +126,9 @@ def train(
     ``train_size`` / ``test_size`` keep a seeded random subset of
     the training / test split (for short runs). The test split is CIFAR's, or for ``folder`` data the
     sibling whose name has ``train`` replaced by ``test`` (``cifar10-train-jpeg.zip`` ->
-    ``cifar10-test-jpeg.zip``); ``test_acc`` is ``None`` without one. ``image_size`` resamples both splits.
+    ``cifar10-test-jpeg.zip``); without one (``digits``) a seeded ``held_out`` share of the training images is
+    held out to test on (:attr:`TrainResult.test_split` says which). ``image_size`` resamples both splits.
+    ``space`` defaults to the genotype's form (:func:`~pyronas.train_config.infer_space`).
     ``max_steps`` stops this call after that many optimizer steps (a smoke run); a partly run epoch is
     evaluated and logged (``"partial": true``) but not checkpointed, so ``resume`` runs it again in full.
     An ``out_dir`` holding a previous run is refused unless ``resume`` or ``overwrite`` is given
@@ -128,12 +136,21 @@ def train(
     """
     c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
     given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}
-    c = from_run(c.replace(**given, **overrides).check()).check()
+    c = resolved(c.replace(**given, **overrides))
     search_space = get_space(c.space)
-    c = c.replace(genotype=search_space.validate(c.genotype))
     net_options = _network_options(search_space, c.drop_path, c.auxiliary_weight)
     with claim(c.out_dir, "training", resume=c.resume, overwrite=c.overwrite):
         return _train(c, search_space, net_options)
+
+
+def resolved(c: TrainConfig) -> TrainConfig:
+    """``c`` checked, with the cell of its ``from_run`` folder, its space (given, else read from the genotype's form),
+    the genotype in the space's canonical form and its recipe's defaults (:func:`~pyronas.train_config.resolve`);
+    only the cutout waits for the image size."""
+    c = from_run(c.check()).check()
+    c = c if c.space is not None else c.replace(space=infer_space(c.genotype))
+    search_space = get_space(c.space)
+    return resolve(c.replace(genotype=search_space.validate(c.genotype)), search_space.network)
 
 
 def from_run(c: TrainConfig) -> TrainConfig:
@@ -180,11 +197,16 @@ def _cell_network(c: TrainConfig, search_space: SearchSpace, data: ImageData, ne
 
 def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> TrainResult:
     """The body of :func:`train` for a checked config, in its claimed output folder."""
-    data = _subset(load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size), c.train_size,
-                   c.seed)  # fmt: skip
+    data = load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
     test = load_test_split(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
     if test is not None and test.classes != data.classes:
         raise DataError(f"the test split of {c.dataset} has other classes than its training split")
+    split = "test"
+    if test is None:
+        data, test = held_out_split(data, c.held_out, c.seed)
+        split = f"held out: {len(test)} of the {len(data) + len(test)} training images (seed {c.seed})"
+    data = _subset(data, c.train_size, c.seed)
+    c = c.replace(cutout=default_cutout(c, data.images.shape[-1]))
     test = None if test is None else _subset(test, c.test_size, c.seed)
     batches = Batches(data, min(c.batch_size, len(data)), device=c.device, seed=c.seed)
 
@@ -242,6 +264,7 @@ def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> Trai
         seconds=time.perf_counter() - start,
         config=c.to_json(),
         history=history,
+        test_split=split,
     )
     run.result(result.to_json())
     return result

@@ -70,12 +70,8 @@ def test_yaml_config_file_under_the_options(tmp_path, capsys):
     path.write_text("genotype: DARTS_V2\nepochs: 7\n")
     assert main(["train", "--config", str(path), "--cutout", "0", "--print-config"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert (printed["genotype"], printed["epochs"], printed["cutout"], printed["out_dir"]) == (
-        "DARTS_V2",
-        7,
-        0,
-        "runs/train",
-    )
+    assert (printed["space"], printed["epochs"], printed["cutout"], printed["out_dir"]) == ("darts", 7, 0, "runs/train")
+    assert printed["genotype"].startswith("Genotype(normal=") and printed["batch_size"] == 96  # resolved
 
 
 def test_the_documented_flags_parse_into_the_config():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pyronas.cli import main
-from pyronas.data import cutout, find_test_split, load_dataset, load_test_split
+from pyronas.data import ImageData, cutout, find_test_split, load_dataset, load_test_split
 from pyronas.infer import CheckpointError
 from pyronas.spaces import GenotypeError
 from pyronas.train import cosine_lr, train
@@ -113,14 +113,49 @@ def test_train_rejects_bad_input_before_loading_data():
         train("Genotype(", dataset="folder", data_dir="/nonexistent")
     with pytest.raises(ValueError, match="drop_path = 1.5 is out of range"):
         train("DARTS_V2", drop_path=1.5)
-    with pytest.raises(ValueError, match="the nb201 network has no drop_path or auxiliary"):
-        train("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", space="nb201")
+    with pytest.raises(ValueError, match="the nb201 network has no drop-path: leave drop_path out"):
+        train("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", drop_path=0.2)
+    with pytest.raises(ValueError, match="the nb201 network has no auxiliary head: leave auxiliary_weight out"):
+        train("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", auxiliary_weight=0.4)
 
 
-def test_train_works_for_any_space_without_a_test_split():
+def test_nb201_trains_on_its_recipe_tested_on_a_held_out_split_without_a_test_split():
     cell = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|"
-    result = train(cell, "nb201", "digits", epochs=1, max_steps=2, drop_path=0.0, auxiliary_weight=0.0, **TINY)
-    assert result.steps == 2 and result.test_acc is None and result.genotype == cell
+    result = train(cell, dataset="digits", epochs=1, max_steps=2, **TINY)  # the space read from the cell's form
+    assert result.space == "nb201" and result.steps == 2 and result.genotype == cell
+    config = result.config
+    assert (config["lr"], config["weight_decay"], config["drop_path"], config["auxiliary_weight"]) == (0.1, 5e-4, 0, 0)
+    assert config["cutout"] == 0 and config["held_out"] == 0.2
+    assert result.test_acc is not None and result.test_split == "held out: 359 of the 1797 training images (seed 0)"
+
+
+def test_defaults_resolve_per_space_data_set_and_image_size():
+    from pyronas.spaces import get_space
+    from pyronas.train_config import TrainConfig, default_cutout, infer_space, resolve
+
+    darts = resolve(TrainConfig("DARTS_V2", space="darts"), get_space("darts").network)
+    assert (darts.epochs, darts.batch_size, darts.channels, darts.drop_path, darts.auxiliary_weight) == (
+        600, 96, 36, 0.2, 0.4)  # fmt: skip
+    digits = resolve(TrainConfig("DARTS_V2", space="darts", dataset="digits", lr=0.05), get_space("darts").network)
+    assert (digits.batch_size, digits.lr) == (32, 0.05)  # the data set's default; a given value stays
+    assert [default_cutout(darts, side) for side in (8, 16, 31, 32, 64)] == [0, 0, 0, 16, 32]
+    assert default_cutout(darts.replace(cutout=5), 8) == 5
+    assert (infer_space("DARTS_V2"), infer_space("Genotype(normal=[])"), infer_space(" |none~0|+|")) == (
+        "darts", "darts", "nb201")  # fmt: skip
+
+
+def test_held_out_split_is_seeded_and_disjoint():
+    from pyronas.train import held_out_split
+
+    data = load_dataset("digits")
+    train_part, held = held_out_split(data, 0.2, seed=3)
+    again, held_again = held_out_split(data, 0.2, seed=3)
+    assert len(held) == 359 and len(train_part) + len(held) == len(data)
+    assert torch.equal(held.images, held_again.images) and torch.equal(train_part.labels, again.labels)
+    numbered = ImageData(torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1), torch.zeros(50, dtype=torch.long),
+                         ("0",), "numbered")  # fmt: skip
+    kept, out = held_out_split(numbered, 0.2, seed=3)
+    assert sorted(kept.images.flatten().tolist() + out.images.flatten().tolist()) == list(range(50)) and len(out) == 10
 
 
 def test_cli_train_runs_and_reports_errors_in_one_line(cifar_zips, tmp_path, capsys):

@@ -8,7 +8,7 @@ import torch
 import pyronas
 from pyronas.api import search
 from pyronas.cli import main
-from pyronas.train import from_run, train
+from pyronas.train import from_run, resolved, train
 from pyronas.train_config import TrainConfig
 
 NB201_TRAIN = ["--dataset", "digits", "--epochs", "1", "--batch-size", "64", "--drop-path", "0", "--auxiliary-weight",
@@ -25,10 +25,11 @@ def nb201_run(tmp_path_factory):
 def test_from_run_takes_the_cell_and_with_inherited_weights_the_supernet_size(nb201_run):
     result, out = nb201_run
     c = from_run(TrainConfig(from_run=str(out)))
-    assert (c.genotype, c.space, c.channels, c.cells_per_stage) == (result.genotype, "nb201", 36, 6)
+    assert (c.genotype, c.space, c.channels, c.cells_per_stage) == (result.genotype, "nb201", None, None)
+    assert (resolved(c).channels, resolved(c).cells_per_stage) == (16, 5)  # NB201's recipe
     c = from_run(TrainConfig(from_run=str(out), inherit_weights=True))
     assert (c.channels, c.cells_per_stage) == (result.config["channels"], result.config["cells_per_stage"])
-    with pytest.raises(ValueError, match="--inherit-weights needs"):
+    with pytest.raises(ValueError, match="inherit_weights needs .* from_run='RUN_DIR'"):
         TrainConfig(genotype="DARTS_V2", inherit_weights=True).check()
 
 

@@ -38,14 +38,28 @@ def test_cli_trains_a_genotype_of_your_own_network(kernel, tmp_path, capsys):
     assert f"genotype: {record['genotype']}" in capsys.readouterr().out
 
 
-def test_recipe_options_a_network_of_your_own_lacks_are_refused_in_one_line(tmp_path, capsys):
+def test_recipe_options_a_network_of_your_own_lacks_default_to_off_and_are_refused_by_flag(tmp_path, capsys):
     genotype = '{"width": "16", "kernel": "conv3x3", "depth": "skip"}'
+    plain = ["--dataset", "digits", "--epochs", "1", "--train-size", "64", "--batch-size", "32", "--quiet"]
+    argv = ["train", "--space", EXAMPLE, "--genotype", genotype, *plain, "--out", str(tmp_path / "ok")]
+    assert main(argv) == 0  # no drop-path or auxiliary flags needed: off where the network has none
+    record = json.loads((tmp_path / "ok" / "result.json").read_text())
+    assert (record["config"]["drop_path"], record["config"]["auxiliary_weight"]) == (0.0, 0.0)
+    assert "held-out accuracy" in capsys.readouterr().out and record["test_split"].startswith("held out: 359 of")
     argv = ["train", "--space", EXAMPLE, "--genotype", genotype, "--dataset", "digits", "--out", str(tmp_path / "x")]
-    assert main(argv) == 2  # the DARTS recipe's drop-path 0.2 and auxiliary weight 0.4 are the defaults
+    assert main([*argv, "--drop-path", "0.2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "has no drop_path or auxiliary" in err and not (tmp_path / "x").exists()
+    assert "\n" not in err and "has no drop-path: leave --drop-path out" in err and not (tmp_path / "x").exists()
+    assert main([*argv, "--auxiliary-weight", "0.4"]) == 2
+    assert "has no auxiliary head: leave --auxiliary-weight out" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="leave drop_path out"):  # from Python, the argument's name
+        train(genotype, space=EXAMPLE, dataset="digits", drop_path=0.2)
+    with pytest.raises(ValueError, match="give its space, space='package.module:factory'"):
+        train(genotype, dataset="digits")
     assert main(["train", "--space", EXAMPLE, "--genotype", '{"width": "4"}', *TRAIN]) == 2
     assert "missing 'depth', 'kernel'" in capsys.readouterr().err
+    assert main(["train", "--genotype", genotype, *plain]) == 2
+    assert "give its space, --space package.module:factory" in capsys.readouterr().err
 
 
 def test_fine_tuning_an_own_network_search_starts_from_its_inherited_weights(tmp_path, capsys):

@@ -30,14 +30,16 @@ from pyronas.spaces import SearchSpace, get_space
 
 @dataclass
 class SearchRun:
-    """One reloaded search: its config, per-epoch history and a rebuilt ``(model, guide)`` pair.
+    """One reloaded search: its config, per-epoch history and the trained ``(model, guide)`` pair over its supernet.
 
     Attributes:
         path: the search folder.
         config: the search configuration stored in the checkpoint (any version).
         space: the search space named in ``config``.
-        model, guide: the method's pair with the checkpoint's architecture state loaded.
+        model, guide: the method's pair with the checkpoint's state loaded; call them (``pyro.infer.Predictive``,
+            ``poutine.trace``) inside :meth:`activate`.
         history: one dict per completed epoch (as in ``log.jsonl``).
+        supernet: the model's supernet with the checkpoint's trained weights, in eval mode.
     """
 
     path: Path
@@ -46,6 +48,7 @@ class SearchRun:
     model: torch.nn.Module
     guide: torch.nn.Module
     history: list[dict]
+    supernet: torch.nn.Module | None = None
     _store: dict = field(default_factory=lambda: {"params": {}, "constraints": {}}, repr=False)
 
     @property
@@ -102,11 +105,23 @@ def _without_supernet(state: dict) -> dict:
     return {k: v for k, v in state.items() if not k.startswith("supernet.")}
 
 
-def load_run(path: str | os.PathLike) -> SearchRun:
-    """Rebuild a search's model and guide from ``path/checkpoint.pt``.
+KNOWN_SIZES = {"digits": (10, 1), "cifar10": (10, 3), "cifar100": (100, 3)}  # data set -> (classes, image channels)
 
-    Only the architecture part of the model is restored (the supernet is rebuilt small and left
-    untrained): posterior draws need ``model.arch()`` and the guide, never the supernet.
+
+def _data_sizes(config: SearchConfig) -> dict:
+    """The supernet's ``num_classes`` and ``in_channels`` for the search's data set (``folder`` data are read)."""
+    known = KNOWN_SIZES.get(config["dataset"])
+    if known is None:
+        data = training_half(config)
+        known = (data.num_classes, data.in_channels)
+    return dict(num_classes=known[0], in_channels=known[1])
+
+
+def load_run(path: str | os.PathLike) -> SearchRun:
+    """Rebuild a search's trained model, guide and supernet from ``path/checkpoint.pt``.
+
+    The supernet is the search's (its channels, cells and the stages it went through) with the checkpoint's
+    weights; its classes and image channels are the data set's (read from the data for ``folder`` data).
     Raises ``ValueError`` with a one-line reason if ``path`` is not a finished search folder.
     """
     path = Path(path)
@@ -123,9 +138,9 @@ def load_run(path: str | os.PathLike) -> SearchRun:
     if not history:
         raise ValueError(f"{path} holds no completed epoch; nothing to diagnose")
     space = get_space(config["space"])
-    supernet = space.supernet(channels=int(config["channels"]), cells_per_stage=1, num_classes=2)
+    supernet = checkpoint_supernet(space, config, state, **_data_sizes(config))
     guide = config["guide"]  # a guide class named in the config (a CLI name) is rebuilt; objects are not
-    run = SearchRun(path, config, space, None, None, history=history)
+    run = SearchRun(path, config, space, None, None, history=history, supernet=supernet)
     with run.activate():
         run.model, run.guide = build_pair(
             get_method(config["method"]), supernet, space, config["method_options"], guide

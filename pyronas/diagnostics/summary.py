@@ -112,19 +112,57 @@ def posterior_genotype(idata) -> str:
 
 
 def cell_probability(idata, genotype: str | None = None, cells: np.ndarray | None = None) -> dict:
-    """Posterior probability that a draw derives ``genotype`` (default: :func:`posterior_genotype`).
+    """Posterior probability that a draw derives ``genotype`` (default: :func:`posterior_genotype`), with its
+    standard error.
 
-    Returns ``{"genotype", "probability" (pooled), "per_chain" (list)}``; the probability is the
-    share of posterior draws whose derived cell equals ``genotype``. ``cells`` reuses the output of
-    :func:`derived_cells`.
+    Returns ``{"genotype", "probability" (pooled: the mean over chains), "per_chain" (list), "standard_error",
+    "per_chain_standard_error", "method"}``. The guides factorise over edges, so where the cell is one candidate
+    per edge (NB201, a network of your own) its probability is the product over edges of the probability that
+    the edge derives the cell's candidate:
+
+    - ``"exact"`` where every draw is one-hot (a categorical guide): the product of the guide's op probabilities
+      (the ``guide`` group), standard error 0;
+    - ``"per-edge monte carlo"`` otherwise (Dirichlet, Normal, point-mass guides): the product of each edge's share
+      of draws whose argmax is the cell's candidate, with its delta-method standard error
+      ``P * sqrt(sum_e (1 - p_e) / (n p_e))``; a cell no draw derived as a whole still gets the product.
+
+    Where the derivation couples edges (a DARTS node keeps its two strongest inputs) it is ``"share of draws"``,
+    the share of draws deriving the cell with the binomial standard error (0 for a cell no draw derived; its
+    95 % upper bound is then about ``3 / n``). ``cells`` reuses the output of :func:`derived_cells`.
     """
     space = get_space(idata.posterior.attrs["space"])
     genotype = posterior_genotype(idata) if genotype is None else space.validate(genotype)
-    hits = (derived_cells(idata) if cells is None else cells) == genotype
+    lay = layout(space)
+    target = lay.dense({t: v.double().numpy() for t, v in space.one_hot(genotype).items()})  # (cell_type, edge, op)
+    exists = ~np.isnan(target)
+    rows = exists.any(-1)
+    if (np.nan_to_num(target).sum(-1)[rows] == 1).all():  # one candidate per row: the rows derive independently
+        w = _weights(idata).transpose("chain", "draw", "cell_type", "edge", "op").sel(cell_type=lay.cell_types).values
+        chosen = np.nan_to_num(target).argmax(-1)[rows]  # [rows]
+        masked = np.where(exists, np.nan_to_num(w, nan=-np.inf), -np.inf)
+        drawn = masked[..., rows, :]  # [chain, draw, rows, K]
+        if np.isin(np.nan_to_num(drawn, neginf=0.0), (0.0, 1.0)).all() and "guide" in idata.groups():
+            probs = idata.guide["op_probabilities"].sel(cell_type=lay.cell_types).values[:, rows]  # [chain, rows, K]
+            per_edge = np.take_along_axis(probs, chosen[None, :, None], -1)[..., 0]
+            per_chain, errors, method = per_edge.prod(-1), np.zeros(len(per_edge)), "exact"
+        else:
+            per_edge = (drawn.argmax(-1) == chosen).mean(1)  # [chain, rows]: each edge's share of draws
+            per_chain, n = per_edge.prod(-1), drawn.shape[1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                relative = np.sqrt(((1 - per_edge) / (n * per_edge)).sum(-1))
+            errors = np.where(per_chain > 0, per_chain * relative, 0.0)
+            method = "per-edge monte carlo"
+    else:
+        hits = (derived_cells(idata) if cells is None else cells) == genotype
+        per_chain, n = hits.mean(axis=1), hits.shape[1]
+        errors, method = np.sqrt(per_chain * (1 - per_chain) / n), "share of draws"
     return {
         "genotype": genotype,
-        "probability": float(hits.mean()),
-        "per_chain": [float(v) for v in hits.mean(axis=1)],
+        "probability": float(np.mean(per_chain)),
+        "per_chain": [float(v) for v in per_chain],
+        "standard_error": float(np.sqrt(np.sum(np.square(errors))) / len(errors)),
+        "per_chain_standard_error": [float(v) for v in errors],
+        "method": method,
     }
 
 

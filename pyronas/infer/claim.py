@@ -16,10 +16,17 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from pyronas.calls import argument
 from pyronas.errors import OutputError, ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError
 from pyronas.infer.rundir import CHECKPOINT, previous_run
 from pyronas.validate import check_out_dir
+
+
+def _out() -> str:
+    """The output folder's setting as the caller types it: ``--out`` or ``out_dir``."""
+    return argument("out_dir", flag="--out")
+
 
 try:
     import fcntl
@@ -42,15 +49,18 @@ def guard(path: str | os.PathLike | None, kind: str, *, resume: bool, overwrite:
     if holder is not None:
         raise RunFolderError(_busy(path, holder))
     if resume and overwrite:
-        raise RunFolderError("give --resume (continue the run in --out) or --overwrite (start afresh), not both")
+        raise RunFolderError(f"give {argument('resume', True)} (continue the run in {_out()}) or "
+                             f"{argument('overwrite', True)} (start afresh), not both")  # fmt: skip
     found = previous_run(path)
     if found and not resume and not overwrite:
         raise RunFolderError(
-            f"{path} holds a previous {kind} ({', '.join(found)}); pass --resume to continue it, --overwrite "
-            "to start afresh (its files move to previous-<time>), or give a fresh --out"
+            f"{path} holds a previous {kind} ({', '.join(found)}); pass {argument('resume', True)} to continue it, "
+            f"{argument('overwrite', True)} to start afresh (its files move to previous-<time>), "
+            f"or give a fresh {_out()}"
         )
     if resume and not (Path(path) / CHECKPOINT).is_file():
-        raise CheckpointError(f"no checkpoint at {Path(path) / CHECKPOINT}; run without --resume to start a new {kind}")
+        raise CheckpointError(f"no checkpoint at {Path(path) / CHECKPOINT}; run without {argument('resume', True)} "
+                              f"to start a new {kind}")  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pyronas.calls import argument
 from pyronas.errors import ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
 
@@ -89,7 +90,8 @@ class RunDir:
                 stored = None
         if stored != self.resume_key:
             raise CheckpointError(
-                f"checkpoint was written by a different {self.kind} configuration; use a new --out or drop --resume"
+                f"checkpoint was written by a different {self.kind} configuration; use a new "
+                f"{argument('out_dir', flag='--out')} or drop {argument('resume', True)}"
             )
 
     def start(self, history: list[dict]) -> None:
@@ -171,7 +173,8 @@ def interrupted(kind: str, saved: int, path: str | os.PathLike | None) -> RunInt
     if path is None or saved == 0:
         return RunInterrupted(f"{kind} interrupted before any epoch completed; nothing was saved")
     epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
-    return RunInterrupted(f"{kind} interrupted; {epochs} in {Path(path) / CHECKPOINT} (continue with --resume)")
+    fix = argument("resume", True)
+    return RunInterrupted(f"{kind} interrupted; {epochs} in {Path(path) / CHECKPOINT} (continue with {fix})")
 
 
 def kept(saved: int, path: str | os.PathLike | None) -> str:

@@ -64,25 +64,50 @@ def test_edge_entropy_is_the_categorical_entropy_of_the_mean():
     assert float(by_chain.sel(chain=0).max()) < float(by_chain.sel(chain=1).min()) <= math.log(5)
 
 
-def test_cell_probability_counts_draws_deriving_the_cell():
+def test_cell_probability_is_the_product_of_per_edge_shares_with_its_standard_error():
     peaked = _synthetic([np.array([1.0, 1, 1, 1000, 1])])  # nearly every draw picks nor_conv_3x3 everywhere
     out = cell_probability(peaked)
     assert (
         out["genotype"]
         == "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     )
-    assert out["probability"] == 1.0 and out["per_chain"] == [1.0]
-    flat = _synthetic([np.ones(5)] * 2)
+    assert out["probability"] == pytest.approx(1.0, abs=0.01) and out["method"] == "per-edge monte carlo"
+    flat = _synthetic([np.ones(5)] * 2)  # every cell has probability 5**-6
     cells = derived_cells(flat)
-    probability = cell_probability(flat, cells[0, 0])["probability"]
-    assert 0 < probability == float(np.mean(cells == cells[0, 0])) < 0.05
+    never = next(cell for cell in SPACE.genotypes() if cell not in set(cells.ravel()))
+    for cell in (cells[0, 0], never):  # a cell no draw derived as a whole is not 0
+        out = cell_probability(flat, cell)
+        assert 0 < out["standard_error"] < out["probability"]
+        assert abs(out["probability"] - 5.0**-6) < 4 * out["standard_error"]
+        assert len(out["per_chain"]) == len(out["per_chain_standard_error"]) == 2
+
+
+def test_cell_probability_is_exact_for_a_categorical_guide():
+    rng = np.random.default_rng(1)
+    E, K = len(SPACE.edge_names), len(SPACE.ops)
+    probs = rng.dirichlet(np.ones(K), size=(2, 1, E))  # [chain, cell_type, edge, op]
+    picks = np.stack([[[[rng.choice(K, p=probs[c, 0, e]) for e in range(E)]] for _ in range(50)] for c in range(2)])
+    w = np.eye(K)[picks]  # one-hot draws [chain, draw, cell_type, edge, op]
+    coords = {"cell_type": list(SPACE.cell_types), "edge": list(SPACE.edge_names), "op": list(SPACE.ops)}
+    dims = ("chain", "draw", "cell_type", "edge", "op")
+    posterior = xr.Dataset({"weights": (dims, w)}, coords={"chain": [0, 1], "draw": np.arange(50), **coords},
+                           attrs={"space": "nb201"})  # fmt: skip
+    guide = xr.Dataset({"op_probabilities": (("chain", "cell_type", "edge", "op"), probs)},
+                       coords={"chain": [0, 1], **coords})  # fmt: skip
+    idata = az.InferenceData(posterior=posterior, guide=guide)
+    cell = "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    chosen = SPACE.one_hot(cell)[SPACE.cell_types[0]].numpy().argmax(-1)
+    expected = [float(np.prod(probs[c, 0, np.arange(E), chosen])) for c in range(2)]
+    out = cell_probability(idata, cell)
+    assert out["method"] == "exact" and out["per_chain"] == pytest.approx(expected)
+    assert out["probability"] == pytest.approx(np.mean(expected)) and out["standard_error"] == 0
 
 
 def test_point_mass_posterior_derives_its_cell_with_probability_one(darts_run):
     idata = from_runs([darts_run], num_draws=20)
     out = cell_probability(idata)
     assert out["genotype"] == load_run(darts_run).genotype()
-    assert out["probability"] == 1.0
+    assert out["probability"] == 1.0 and out["standard_error"] == 0 and out["method"] == "per-edge monte carlo"
 
 
 def test_expected_accuracy_under_the_posterior(drnas_runs, nb201_table):
@@ -115,3 +140,23 @@ def test_single_search_has_no_r_hat(drnas_runs):
     summary = summarize(from_runs(drnas_runs[:1], num_draws=50))
     assert all(edge["r_hat"] is None for edge in summary["edges"]["cell"].values())
     assert summary["max_r_hat"] is None
+
+
+def test_cell_probability_is_the_share_of_draws_where_a_darts_node_couples_its_edges():
+    from pyronas.diagnostics.inference_data import _coords
+    from pyronas.diagnostics.layout import layout
+
+    darts = get_space("darts")
+    lay = layout(darts)
+    rng = np.random.default_rng(2)
+    tables = {cell: rng.dirichlet(np.ones(len(darts.ops)) * 0.3, size=(1, 40, 14)) for cell in darts.cell_types}
+    w = lay.dense(tables)  # [chain, draw, cell_type, edge, op]
+    dims = ("chain", "draw", "cell_type", "edge", "op")
+    posterior = xr.Dataset({"weights": (dims, w)}, coords={"chain": [0], "draw": np.arange(40), **_coords(lay)},
+                           attrs={"space": "darts"})  # fmt: skip
+    idata = az.InferenceData(posterior=posterior)
+    cells = derived_cells(idata)
+    out = cell_probability(idata, cells[0, 0])
+    share = float(np.mean(cells == cells[0, 0]))
+    assert out["method"] == "share of draws" and out["probability"] == share
+    assert out["standard_error"] == pytest.approx(np.sqrt(share * (1 - share) / 40))
