@@ -55,6 +55,23 @@ def _walk(
         yield from _walk(child, f"{path}.{name}" if path else name, skip, is_pyro)
 
 
+def _modules(
+    model: object, guide: object, exclude: Iterable[nn.Module]
+) -> Iterator[tuple[str, str, nn.Module, bool]]:
+    """``(role, path, module, orphan)`` for every module of the model's and the guide's trees (``exclude`` left
+    out), ``role`` being ``"model"`` or ``"guide"``; parts that are no ``nn.Module`` have none."""
+    skip = {id(m) for m in exclude}
+    for role, part in (("model", model), ("guide", guide)):
+        if isinstance(part, nn.Module):
+            for path, module, orphan in _walk(part, "", skip, pyro_parent=False):
+                yield role, path, module, orphan and module is not part
+
+
+def _where(role: str, path: str, name: str) -> str:
+    """The dotted name of attribute ``name`` of the module at ``path`` of the model or guide."""
+    return f"{role}.{path}.{name}" if path else f"{role}.{name}"
+
+
 def _full_name(module: PyroModule, name: str) -> str:
     """The param-store name of attribute ``name`` of ``module`` (as Pyro names it once the module has been called)."""
     return f"{module._pyro_name}.{name}" if module._pyro_name else name
@@ -88,28 +105,21 @@ class ParameterSites:
     """
 
     def __init__(self, model: Callable, guide: Callable, exclude: Iterable[nn.Module] = ()):
-        skip = {id(m) for m in exclude}
         self.contexts: dict[str, list[PyroModule]] = {"model": [], "guide": []}
         self.plain: dict[str, dict[str, nn.Parameter]] = {"model": {}, "guide": {}}
-        for role, part in (("model", model), ("guide", guide)):
-            if not isinstance(part, nn.Module):
+        for role, path, module, orphan in _modules(model, guide, exclude):
+            if isinstance(module, PyroModule):  # registered by its own call, its Pyro parent's, or ours
+                if orphan:
+                    self.contexts[role].append(module)
                 continue
-            for path, module, orphan in _walk(part, "", skip, pyro_parent=False):
-                if isinstance(module, PyroModule):  # registered by its own call, its Pyro parent's, or ours
-                    if orphan and module is not part:
-                        self.contexts[role].append(module)
-                    continue
-                for name, p in module._parameters.items():
-                    if p is not None and p.requires_grad:
-                        self.plain[role][f"{role}.{path}.{name}" if path else f"{role}.{name}"] = p
+            for name, p in module._parameters.items():
+                if p is not None and p.requires_grad:
+                    self.plain[role][_where(role, path, name)] = p
 
     def named_tensors(self) -> list[tuple[str, torch.Tensor]]:
         """``(param-store name, tensor)`` of every parameter these sites emit."""
         out = [item for role in self.contexts for m in self.contexts[role] for item in _pyro_names(m)]
         return out + [item for role in self.plain for item in self.plain[role].items()]
-
-    def __bool__(self) -> bool:
-        return any(self.contexts.values()) or any(self.plain.values())
 
     def wrap(self, fn: Callable, role: str) -> Callable:
         """``fn`` (the model or guide, by ``role``) emitting the param sites of its unregistered parameters."""
@@ -134,19 +144,14 @@ def check_parameters(model: object, guide: object, exclude: Iterable[nn.Module] 
     Refused: a tensor attribute with ``requires_grad=True`` that is not an ``nn.Parameter`` (neither learned nor
     saved), and two parameters of model and guide that would share one param-store name.
     """
-    skip = {id(m) for m in exclude}
-    for role, part in (("model", model), ("guide", guide)):
-        if not isinstance(part, nn.Module):
-            continue
-        for path, module, _ in _walk(part, "", skip, pyro_parent=False):
-            for name, value in vars(module).items():
-                if torch.is_tensor(value) and value.requires_grad and not isinstance(value, nn.Parameter):
-                    where = f"{role}.{path}.{name}" if path else f"{role}.{name}"
-                    raise ParameterError(
-                        f"{method}'s {where} is a tensor with requires_grad=True that is not a parameter, so it "
-                        "would never be learned or saved; make it an nn.Parameter (or a PyroParam), or a buffer "
-                        "(register_buffer) if it is fixed"
-                    )
+    for role, path, module, _ in _modules(model, guide, exclude):
+        for name, value in vars(module).items():
+            if torch.is_tensor(value) and value.requires_grad and not isinstance(value, nn.Parameter):
+                raise ParameterError(
+                    f"{method}'s {_where(role, path, name)} is a tensor with requires_grad=True that is not a "
+                    "parameter, so it would never be learned or saved; make it an nn.Parameter (or a PyroParam), "
+                    "or a buffer (register_buffer) if it is fixed"
+                )
     sites = ParameterSites(model, guide, exclude)
     seen: dict[str, int] = {}
     for name, tensor in sites.named_tensors():
