@@ -17,13 +17,13 @@ from torch import nn
 
 from pyronas.config import SearchConfig
 from pyronas.data import Batches, ImageData, load_dataset, split_halves
+from pyronas.infer.checkpoint import SUPERNET_STATE
 from pyronas.infer.rundir import RESULT
 from pyronas.infer.stages import as_stages
 from pyronas.nn.export import inherit, recalibrate_bn, torch_only
 from pyronas.spaces import SearchSpace
 
 CALIBRATION_BATCHES = 20  # training batches that re-estimate the BatchNorm statistics of an inherited network
-SUPERNET = "supernet."  # prefix of the supernet's entries in a search checkpoint's model state
 
 
 def training_half(config: SearchConfig) -> ImageData:
@@ -55,7 +55,8 @@ def checkpoint_supernet(
             supernet.prune(keeps[index])
         if stage.partial_channels is not None and stage.partial_channels != getattr(supernet, "partial_channels", 1):
             supernet.set_partial_channels(stage.partial_channels)
-    weights = {k[len(SUPERNET) :]: v for k, v in state["model"].items() if k.startswith(SUPERNET)}
+    prefix = SUPERNET_STATE
+    weights = {k[len(prefix) :]: v for k, v in state["model"].items() if k.startswith(prefix)}
     supernet.load_state_dict(weights)
     return supernet.eval()
 

@@ -34,6 +34,7 @@ from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
 from pyronas.build import build_search
+from pyronas.infer.checkpoint import SUPERNET_STATE
 from pyronas.infer.primitives import LABELS
 from pyronas.registry import MethodSpec, register
 from pyronas.spaces import SearchSpace
@@ -114,7 +115,7 @@ def _architecture_tensors(state: Mapping) -> dict[str, torch.Tensor]:
     out = {}
     for part in ("model", "guide"):
         for key, value in state[part].items():
-            if not key.startswith("supernet.") and torch.is_tensor(value) and value.is_floating_point():
+            if not key.startswith(SUPERNET_STATE) and torch.is_tensor(value) and value.is_floating_point():
                 out[f"{part}.{key}"] = value
     for name, entry in state.get("param_store", {}).items():
         out[f"param_store.{name}"] = entry["value"]

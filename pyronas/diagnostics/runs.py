@@ -22,7 +22,7 @@ import torch
 from pyronas.build import build_pair
 from pyronas.config import SearchConfig
 from pyronas.found import CALIBRATION_BATCHES, checkpoint_supernet, found_network, run_genotype, training_half
-from pyronas.infer.checkpoint import load_checkpoint
+from pyronas.infer.checkpoint import SUPERNET_STATE, load_checkpoint
 from pyronas.infer.rundir import CHECKPOINT
 from pyronas.registry import get_method
 from pyronas.spaces import SearchSpace, get_space
@@ -102,7 +102,7 @@ class SearchRun:
 
 
 def _without_supernet(state: dict) -> dict:
-    return {k: v for k, v in state.items() if not k.startswith("supernet.")}
+    return {k: v for k, v in state.items() if not k.startswith(SUPERNET_STATE)}
 
 
 KNOWN_SIZES = {"digits": (10, 1), "cifar10": (10, 3), "cifar100": (100, 3)}  # data set -> (classes, image channels)

@@ -17,6 +17,8 @@ import torch
 
 from pyronas.errors import CAUSES, OutputError, describe, full_disk
 
+SUPERNET_STATE = "supernet."  # prefix of the supernet's entries in a search checkpoint's model state
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable or written by a different configuration."""
