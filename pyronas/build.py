@@ -25,7 +25,7 @@ from pyronas.infer.contract import check_pair
 from pyronas.infer.distributed import World, join_world
 from pyronas.infer.elbos import SHORT, make_elbo
 from pyronas.infer.params import check_parameters
-from pyronas.optim import NGVI, GroupedOptim, arch_adam, weight_sgd
+from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.optim.named import SGD_DEFAULTS, named_optim, with_rates
 from pyronas.registry import MethodSpec, get_method
 from pyronas.spaces import SearchSpace, get_space
@@ -45,10 +45,8 @@ def arch_optimizer(name: str, lr: float | None, weight_decay: float | None, mode
     Weight decay applies to optimizers that take one (NGVI's prior is the model's).
     """
     args = dict(args or {})
-    if name == "adam" and not args:
-        return arch_adam(lr, weight_decay=weight_decay)
     if name == "adam":
-        return GroupedOptim(torch.optim.Adam, {"lr": lr, "betas": (0.5, 0.999), "weight_decay": weight_decay, **args})
+        return arch_adam(**{"lr": lr, "weight_decay": weight_decay, **args})  # given args win, as for the others
     if name == "ngvi":
         optim = NGVI({"lr": lr, **args})
         optim.bind(model)

@@ -26,6 +26,10 @@ def weight_sgd(
     )
 
 
-def arch_adam(lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3) -> GroupedOptim:
-    """Architecture parameters: Adam with the DARTS/NB201 settings."""
-    return GroupedOptim(torch.optim.Adam, {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay})
+def arch_adam(
+    lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3, **adam_args
+) -> GroupedOptim:
+    """Architecture parameters: Adam with the DARTS/NB201 settings (``adam_args``: any other ``torch.optim.Adam``
+    keyword, e.g. ``amsgrad``)."""
+    args = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, **adam_args}
+    return GroupedOptim(torch.optim.Adam, args)
