@@ -22,7 +22,6 @@ from pyronas.infer import Search
 from pyronas.infer.checkpoint import save_json
 from pyronas.infer.claim import claim
 from pyronas.infer.distributed import launched_by_torchrun
-from pyronas.infer.rundir import interrupted
 from pyronas.proxies import proxy_batch
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
 from pyronas.spaces import get_space
@@ -181,7 +180,7 @@ def _after_search(runner: Search) -> Iterator[None]:
     except KeyboardInterrupt as e:
         if type(e) is not KeyboardInterrupt:
             raise
-        raise interrupted("search", runner.saved, runner.out_dir if runner.write else None) from None
+        raise runner.recorder.interrupted() from None
 
 
 def _select_final(parts: SearchParts) -> dict:

@@ -138,7 +138,6 @@ class Search:
         self.train, self.valid = train, valid
         self.svi = BilevelSVI(model, guide, supernet, weight_optim, arch_optim, loss, amp=amp, clip_span=clip_span)
         self.epochs, self.seed = epochs, seed
-        self.out_dir = None if out_dir is None else Path(out_dir)
         self.benchmark = benchmark
         self.config = dict(config or {})
         names = {t: (space.row_names(t), space.candidate_names(t)) for t in space.cell_types}
@@ -147,7 +146,6 @@ class Search:
             read_key=read_key, tensorboard=tensorboard, overwrite=overwrite, names=names,
         )  # fmt: skip
         self.store = store if store is not None else {"params": {}, "constraints": {}}
-        self.progress, self.write = progress, write
         self.average = average
         self.derive = derive if derive is not None else space.derive
         self.epoch_fields = epoch_fields
