@@ -24,6 +24,11 @@ def from_cli() -> Iterator[None]:
         _CLI.reset(token)
 
 
+def on_cli() -> bool:
+    """Whether the current call came from the command line (inside :func:`from_cli`)."""
+    return _CLI.get()
+
+
 def argument(name: str, value=_UNSET, *, flag: str | None = None) -> str:
     """How the caller sets ``name``: ``--name VALUE`` (a ``True`` switch: ``--name``) on the command line,
     ``name=value`` from Python. ``flag`` replaces the flag's name where it differs (``--out``)."""

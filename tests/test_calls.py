@@ -16,7 +16,9 @@ def test_arguments_are_flags_under_the_cli_and_keywords_from_python():
 def test_the_interrupt_message_names_resume_as_the_caller_types_it(tmp_path):
     assert str(interrupted("search", 2, tmp_path)).endswith("(continue with resume=True)")
     with from_cli():
-        assert str(interrupted("training", 1, tmp_path)).endswith("(continue with --resume)")
+        training, search = str(interrupted("training", 1, tmp_path)), str(interrupted("search", 1, "my runs/a"))
+    assert training.endswith(f"(continue with pyronas train --out {tmp_path} --resume)")
+    assert search.endswith("(continue with pyronas search --out 'my runs/a' --resume)")  # the whole command
 
 
 def test_a_refused_run_folder_names_the_arguments_the_caller_types(tmp_path):

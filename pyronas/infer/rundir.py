@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyronas.calls import argument
+from pyronas.calls import argument, on_cli
 from pyronas.errors import ensure_folder, writing
 from pyronas.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, save_json
 
@@ -48,6 +49,8 @@ class RunDir:
         write: write files (``False`` on all but rank 0 of a data-parallel run).
         tensorboard: also write the epoch scalars for TensorBoard.
         overwrite: on :meth:`start` of a new run, move a previous run's files to ``previous-<time>``.
+        extends: the resume key of the run this one extends to more epochs (its checkpoint is also accepted).
+        extended: the run's extension records, written into each checkpoint (:mod:`pyronas.run_settings`).
     """
 
     def __init__(
@@ -62,6 +65,8 @@ class RunDir:
         tensorboard: bool = False,
         overwrite: bool = False,
         names: Mapping[str, tuple[Sequence[str], Sequence[Sequence[str]]]] | None = None,
+        extends: Mapping | None = None,
+        extended: Sequence[Mapping] | None = None,
     ):
         self.path = None if path is None else Path(path)
         self.overwrite = overwrite
@@ -71,6 +76,8 @@ class RunDir:
         self.read_key = read_key or dict
         self.tensorboard = tensorboard and self.write
         self.names = names
+        self.extends = None if extends is None else dict(extends)
+        self.extended = list(extended or [])
         self._board = None
 
     def load(self) -> dict:
@@ -88,9 +95,10 @@ class RunDir:
                 stored = self.read_key(state.get("config") or {})
             except (TypeError, ValueError):
                 stored = None
-        if stored != self.resume_key:
+        if stored != self.resume_key and (self.extends is None or stored != self.extends):
+            differs = _difference(stored, self.resume_key)
             raise CheckpointError(
-                f"checkpoint was written by a different {self.kind} configuration; use a new "
+                f"checkpoint was written by a different {self.kind} configuration{differs}; use a new "
                 f"{argument('out_dir', flag='--out')} or drop {argument('resume', True)}"
             )
 
@@ -118,7 +126,8 @@ class RunDir:
         if self._board is not None:
             _to_board(self._board, record, self.names)
         if state is not None:
-            save_checkpoint({"format": 1, **state, "config": self.config, "resume_key": self.resume_key},
+            extended = {"extended": self.extended} if self.extended else {}
+            save_checkpoint({"format": 1, **state, "config": self.config, "resume_key": self.resume_key, **extended},
                             self.path / CHECKPOINT)  # fmt: skip
 
     def result(self, record: dict) -> None:
@@ -131,6 +140,15 @@ class RunDir:
         if self._board is not None:
             self._board.close()
             self._board = None
+
+
+def _difference(stored: Mapping | None, key: Mapping) -> str:
+    """``": NAME is OLD there, NEW here"`` for the first setting in which two resume keys differ ("" if none)."""
+    stored = stored if isinstance(stored, Mapping) else {}
+    for name in (*key, *stored):
+        if key.get(name) != stored.get(name):
+            return f": {name} is {stored.get(name)!r} there, {key.get(name)!r} here"
+    return ""
 
 
 def previous_run(path: str | os.PathLike) -> list[str]:
@@ -173,7 +191,8 @@ def interrupted(kind: str, saved: int, path: str | os.PathLike | None) -> RunInt
     if path is None or saved == 0:
         return RunInterrupted(f"{kind} interrupted before any epoch completed; nothing was saved")
     epochs = "epoch 1 is" if saved == 1 else f"epochs 1-{saved} are"
-    fix = argument("resume", True)
+    command = "train" if kind == "training" else kind
+    fix = f"pyronas {command} --out {shlex.quote(str(path))} --resume" if on_cli() else argument("resume", True)
     return RunInterrupted(f"{kind} interrupted; {epochs} in {Path(path) / CHECKPOINT} (continue with {fix})")
 
 
