@@ -14,7 +14,7 @@ import pyro
 import torch
 
 from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
-from pyronas.config import SearchConfig
+from pyronas.config import SearchConfig, search_config
 from pyronas.costs import expected_cost
 from pyronas.data import Batches, ImageData
 from pyronas.found import CALIBRATION_BATCHES, found_network
@@ -22,7 +22,9 @@ from pyronas.infer import Search
 from pyronas.infer.checkpoint import save_json
 from pyronas.infer.claim import claim
 from pyronas.infer.distributed import launched_by_torchrun
+from pyronas.optim.respan import respan
 from pyronas.proxies import proxy_batch
+from pyronas.run_settings import SEARCH, Continuation, continue_search, given_settings, stored_run
 from pyronas.select import ARGMAX, VALID, select_by_validation, select_cell
 from pyronas.spaces import get_space
 
@@ -52,6 +54,7 @@ class SearchResult:
     selection: dict | None = None  # selection among drawn cells: rule, samples, candidates, scores
     method_summary: dict | None = None  # the model's and guide's ``summary()``, merged, for those that have one
     cost: dict | None = None  # a cost-aware search's settings and the measured costs of its cells (``_costs``)
+    extended: list | None = None  # the run's extensions to more epochs (:mod:`pyronas.run_settings`)
     config: SearchConfig = field(default_factory=SearchConfig)
     history: list = field(default_factory=list, repr=False)
     supernet: torch.nn.Module | None = field(default=None, repr=False, compare=False)  # trained; not in the JSON
@@ -110,7 +113,10 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     takes names: ``guide=`` a Pyro guide object or class (``AutoNormal``) for the architecture sites,
     ``elbo=`` an ELBO instance, ``arch_optim=`` / ``weight_optim=`` Pyro optimizers. With ``out_dir``
     the search writes ``log.jsonl``, ``checkpoint.pt`` (each epoch) and ``result.json``; ``resume``
-    continues from the checkpoint there. ``select`` picks the final cell (:mod:`pyronas.select`). ``cost``
+    continues from the checkpoint there, with the run's settings: ``search(out_dir=RUN, resume=True)`` is enough,
+    a setting given that changes the trajectory is refused, and a larger ``epochs`` extends the run (its remaining
+    epochs on the weights' cosine of the new total; :mod:`pyronas.run_settings`). ``select`` picks the final cell
+    (:mod:`pyronas.select`). ``cost``
     (``"params"``, ``"flops"``, ``"latency"``) with ``cost_weight`` and ``budget`` (``"0.5M"``, ``"5ms"``) makes the
     search cost-aware (:mod:`pyronas.costs.objective`); :attr:`SearchResult.cost` then holds the cell's costs.
 
@@ -118,16 +124,28 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
     (:func:`pyronas.infer.claim.claim`).
     """
-    c, _, _ = resolve_search(config, **overrides)
+    given = search_config(config, **overrides)
+    run = stored_run(given["out_dir"], SEARCH) if given["resume"] and not given["overwrite"] else None
+    if run is None:
+        c, _, _ = resolve_search(config, **overrides)
+        continuation = None
+    else:  # the run's settings, with those given on top
+        c, continuation = continue_search(run, {**given_settings(search_config(config), SearchConfig()), **overrides})
     writer = not launched_by_torchrun() or os.environ.get("RANK", "0") == "0"  # rank 0 writes
     with claim(c["out_dir"], "search", resume=c["resume"], overwrite=c["overwrite"], write=writer):
-        return _search(c)
+        return _search(c, continuation)
 
 
-def _search(c: SearchConfig) -> SearchResult:
+def _search(c: SearchConfig, continuation: Continuation | None = None) -> SearchResult:
     parts = build_search(c)
     c, world = parts.config, parts.world
     runner = parts.runner()
+    extended = None
+    if continuation is not None:
+        runner.recorder.rundir.extends = continuation.resume_key
+        runner.recorder.rundir.extended = extended = continuation.extended or None
+        if extended:  # the epochs to run follow the cosine of the new total
+            respan(parts.weight_optim, c["epochs"], c["weight_lr_min"])
     start = time.perf_counter()
     history = runner.run(resume=c["resume"])  # in the search's own param store
     seconds = sum(record["seconds"] for record in history) if history else time.perf_counter() - start
@@ -143,8 +161,8 @@ def _search(c: SearchConfig) -> SearchResult:
     result = SearchResult(
         c["method"], parts.space.name, c["dataset"], c["seed"], c["epochs"], genotype, probs, query(genotype), seconds,
         argmax_genotype=argmax, argmax_benchmark=query(argmax), selection=selection, method_summary=summary,
-        cost=cost, config=c, history=history, supernet=parts.supernet, model=parts.model, guide=parts.guide,
-        store=parts.store,
+        cost=cost, extended=extended, config=c, history=history, supernet=parts.supernet, model=parts.model,
+        guide=parts.guide, store=parts.store,
     )  # fmt: skip
     if c["out_dir"] is not None and world.is_main:
         save_json(result.to_json(), Path(c["out_dir"]) / "result.json")

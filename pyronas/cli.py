@@ -2,10 +2,14 @@
 
 tyro parses every command from its dataclass of arguments; ``search`` and ``train`` options are those of
 :class:`~pyronas.config.SearchConfig` and :class:`~pyronas.train_config.TrainConfig`, derived by
-:mod:`pyronas.cli_options`. ``--config FILE`` (JSON or YAML) gives the defaults of a second parse, so the
-options given win over the file; ``--print-config`` prints the resolved settings.
+:mod:`pyronas.cli_options`. ``--config FILE`` (JSON or YAML, or a run folder, its ``result.json`` or
+``checkpoint.pt``) gives the defaults of a second parse, so the options given win over the file; with
+``--resume`` the run's own settings are those defaults and the options given are handed on by name
+(:mod:`pyronas.run_settings` refuses those that would change the run); ``--print-config`` prints the resolved
+settings.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,7 +20,7 @@ import tyro
 
 from pyronas.benchmarks import BenchmarkError, NB201Table
 from pyronas.calls import from_cli
-from pyronas.cli_options import flags_of, parse, read_config_file
+from pyronas.cli_options import flags_of, parse
 from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.errors import OutputError
@@ -24,13 +28,28 @@ from pyronas.infer import CheckpointError, SearchDiverged
 from pyronas.infer.contract import ContractError
 from pyronas.proxies import PROXIES
 from pyronas.registry import METHODS, get_method
+from pyronas.run_settings import (
+    SEARCH,
+    TRAINING,
+    config_of,
+    continue_search,
+    continue_training,
+    flags,
+    flat,
+    given_settings,
+    settings_record,
+    stored_run,
+)
 from pyronas.spaces import CellStringError, get_space
 from pyronas.train import TrainingDiverged
 from pyronas.train_config import TrainConfig
 
 USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
                SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
-FILE = "settings file (JSON or YAML) under the options given"
+FILE = (
+    "settings under the options given: a JSON or YAML file, or a run folder (or its result.json or "
+    "checkpoint.pt) to rerun it with --out NEW"
+)
 PRINT = "print the resolved settings as JSON and exit"
 DESCRIPTION = "Bayesian neural architecture search with Pyro"
 BENCH = f"NB201 table (nb201_accuracy.csv; default: ${BENCHMARK_ENV})"
@@ -46,6 +65,8 @@ class SettingsArgs:
 
     config: Annotated[str | None, _arg(FILE, "", metavar="FILE")] = None
     print_config: Annotated[bool, _arg(PRINT, ""), tyro.conf.FlagCreatePairsOff] = False
+    # --resume of a run: the settings given on the command line (or in --config), by name; None: not resuming
+    given: Annotated[tuple[str, ...] | None, tyro.conf.Suppress] = field(default=None, metadata={"cli": False})
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class SearchArgs(SettingsArgs):
     """run an architecture search"""
 
     command: ClassVar[str] = "search"
+    kind: ClassVar[str] = SEARCH
     load: ClassVar = staticmethod(search_config)
     settings: Annotated[SearchConfig, tyro.conf.arg(name="")] = field(default_factory=SearchConfig)
 
@@ -62,6 +84,7 @@ class TrainArgs(SettingsArgs):
     """train the evaluation network of a found cell from scratch (the DARTS recipe), or fine-tune a search's"""
 
     command: ClassVar[str] = "train"
+    kind: ClassVar[str] = TRAINING
     load: ClassVar = staticmethod(TrainConfig.from_json)
     settings: Annotated[TrainConfig, tyro.conf.arg(name="")] = field(default_factory=TrainConfig)
 
@@ -128,11 +151,40 @@ def parse_args(argv: list[str]):
 
 
 def with_config_file(args, argv: list[str]):
-    """``args`` parsed again over the settings of its ``--config`` file, if any (options given win)."""
+    """``args`` parsed again over the settings of its ``--config`` (a file or a run), if any (options given win)."""
     if not getattr(args, "config", None):
         return args
-    default = type(args)(settings=args.load(read_config_file(args.config)), config=args.config)
+    default = type(args)(settings=config_of(args.kind, settings_record(args.config, args.kind)), config=args.config)
     return parse(type(args), argv[1:], default=default, prog=f"pyronas {args.command}")
+
+
+def with_run(args, argv: list[str]):
+    """``args`` of a ``--resume`` of a run in its ``--out`` folder, with ``given``: the settings typed (or in its
+    ``--config``), which :mod:`pyronas.run_settings` lays over the run's (the parser's defaults are not given)."""
+    settings = getattr(args, "settings", None)
+    if settings is None or not settings["resume"] or settings["overwrite"]:
+        return args
+    if stored_run(settings["out_dir"], args.kind) is None:  # the folder's guard says what is missing
+        return args
+    given = {"out_dir", "resume"} | typed_settings(argv, args.kind)
+    if args.config:
+        given |= set(given_settings(config_of(args.kind, settings_record(args.config, args.kind)), type(settings)()))
+    return dataclasses.replace(args, given=tuple(name for name in flat(settings) if name in given))
+
+
+def typed_settings(argv: list[str], kind: str) -> set[str]:
+    """The settings whose flags ``argv`` holds (``--arch-lr 0.1``, ``--arch-lr=0.1``, ``--quiet``)."""
+    names = {flag: name for name, flag in flags(kind).items()}
+    typed = set()
+    for token in argv:
+        if token.startswith("--"):
+            flag = token.split("=", 1)[0].replace("_", "-")
+            typed.add(names.get(flag, flag[2:].replace("-", "_")))
+    return typed
+
+
+def _given(args) -> dict:
+    return {name: args.settings[name] for name in args.given}
 
 
 def cmd_search(args) -> int:
@@ -141,12 +193,16 @@ def cmd_search(args) -> int:
 
     config = args.settings
     if args.print_config:
-        spec = get_method(config.method)
-        print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(nested=True), indent=2))
+        if args.given is not None:
+            resolved = continue_search(stored_run(config["out_dir"], SEARCH), _given(args))[0]
+        else:
+            resolved = resolve(config, get_method(config.method).protocol, get_space(config.space))
+        print(json.dumps(resolved.to_json(nested=True), indent=2))
         return 0
-    result = search(config)
+    result = search(config) if args.given is None else search(**_given(args))
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
         return 0
+    config = result.config
     written = os.path.join(config["out_dir"], "result.json")
     if not config["progress"]:  # --quiet: one line
         b = result.benchmark
@@ -190,9 +246,11 @@ def cmd_train(args) -> int:
 
     config = args.settings
     if args.print_config:  # the cutout (null) waits for the image size
+        if args.given is not None:
+            config = continue_training(stored_run(config["out_dir"], TRAINING), _given(args))[0]
         print(json.dumps(resolved(config).to_json(), indent=2))
         return 0
-    result = train(config)
+    result = train(config) if args.given is None else train(**_given(args))
     print(f"genotype: {result.genotype}\n{result.params / 1e6:.3f} M parameters (without the auxiliary head); "
           f"{result.epochs} epochs completed, {result.steps} steps in {result.seconds:.0f} s")  # fmt: skip
     if result.test_acc is not None:
@@ -261,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = with_config_file(args, argv)
         with from_cli():
+            args = with_run(args, argv)
             return COMMANDS[args.command](args)
     except USER_ERRORS as e:
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)

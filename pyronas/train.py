@@ -9,9 +9,10 @@ CIFAR-10 (600 epochs, batch 96, C=36, 20 cells, cutout 16, drop-path 0.2, auxili
 (:func:`pyronas.train_config.resolve`); data without a test split are tested on a seeded held-out share.
 
 With ``out_dir`` the run writes ``log.jsonl`` (one record per epoch), ``checkpoint.pt`` (atomic,
-after every epoch) and ``result.json``; ``resume`` continues from the checkpoint and, as each
-epoch's shuffling, augmentation and drop-path draws depend only on ``(seed, epoch)``, repeats an
-uninterrupted run.
+after every epoch) and ``result.json``; ``resume`` continues from the checkpoint with the run's settings
+(:mod:`pyronas.run_settings`) and, as each epoch's shuffling, augmentation and drop-path draws depend only on
+``(seed, epoch)``, repeats an uninterrupted run. A larger ``epochs`` extends the run: the epochs still to run
+take the learning rate and drop-path probability of the new total's schedule.
 
 References:
     [1] H. Liu, K. Simonyan, Y. Yang. DARTS: Differentiable Architecture Search. ICLR 2019.
@@ -34,6 +35,7 @@ from pyronas.infer import seed_everything
 from pyronas.infer.claim import claim
 from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.nn.export import torch_only
+from pyronas.run_settings import TRAINING, Continuation, continue_training, given_settings, stored_run
 from pyronas.spaces import ModuleSpace, SearchSpace, get_space
 from pyronas.train_config import TrainConfig, default_cutout, infer_space, resolve
 
@@ -60,6 +62,7 @@ class TrainResult:
     config: dict = field(default_factory=dict)
     history: list = field(default_factory=list, repr=False)
     test_split: str = "test"  # what test_acc was measured on: "test", or the held-out share of the training images
+    extended: list | None = None  # the run's extensions to more epochs (:mod:`pyronas.run_settings`)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -132,15 +135,23 @@ def train(
     ``max_steps`` stops this call after that many optimizer steps (a smoke run); a partly run epoch is
     evaluated and logged (``"partial": true``) but not checkpointed, so ``resume`` runs it again in full.
     An ``out_dir`` holding a previous run is refused unless ``resume`` or ``overwrite`` is given
-    (:func:`pyronas.infer.claim.claim`).
+    (:func:`pyronas.infer.claim.claim`); ``train(out_dir=RUN, resume=True)`` continues a run with its own
+    settings, refusing a given one that would change it, and a larger ``epochs`` extends it.
     """
     c = config if isinstance(config, TrainConfig) else TrainConfig(genotype=config)
     given = {k: v for k, v in dict(space=space, dataset=dataset).items() if v is not None}
-    c = resolved(c.replace(**given, **overrides))
+    given = {**given_settings(c, TrainConfig()), **given, **overrides}
+    c = c.replace(**given)
+    run = stored_run(c.out_dir, TRAINING) if c.resume and not c.overwrite else None
+    continuation = None
+    if run is None:
+        c = resolved(c)
+    else:  # the run's settings, with those given on top
+        c, continuation = continue_training(run, given)
     search_space = get_space(c.space)
     net_options = _network_options(search_space, c.drop_path, c.auxiliary_weight)
     with claim(c.out_dir, "training", resume=c.resume, overwrite=c.overwrite):
-        return _train(c, search_space, net_options)
+        return _train(c, search_space, net_options, continuation)
 
 
 def resolved(c: TrainConfig) -> TrainConfig:
@@ -195,7 +206,9 @@ def _cell_network(c: TrainConfig, search_space: SearchSpace, data: ImageData, ne
     return run.network(genotype=c.genotype, plain=False, **net_options)
 
 
-def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> TrainResult:
+def _train(
+    c: TrainConfig, search_space: SearchSpace, net_options: dict, continuation: Continuation | None = None
+) -> TrainResult:
     """The body of :func:`train` for a checked config, in its claimed output folder."""
     data = load_dataset(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
     test = load_test_split(c.dataset, c.data_dir, download=c.download, image_size=c.image_size)
@@ -216,6 +229,8 @@ def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> Trai
     run = RunDir(
         c.out_dir, "training", config=c.to_json(), resume_key=c.resume_key(),
         read_key=lambda stored: TrainConfig.from_json(stored).resume_key(), overwrite=c.overwrite,
+        extends=None if continuation is None else continuation.resume_key,
+        extended=None if continuation is None else continuation.extended,
     )  # fmt: skip
     history: list[dict] = []
     if c.resume:
@@ -265,6 +280,7 @@ def _train(c: TrainConfig, search_space: SearchSpace, net_options: dict) -> Trai
         config=c.to_json(),
         history=history,
         test_split=split,
+        extended=run.extended or None,
     )
     run.result(result.to_json())
     return result
