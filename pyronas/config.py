@@ -306,6 +306,14 @@ class CostConfig:
         "1.5G, latency as 5ms; needs --cost (default: none)",
         before=None,
     )
+    cost_size: dict = option(
+        help="the standalone network whose costs are counted, as a JSON object of channels, cells_per_stage and "
+        "image_size, e.g. '{\"channels\": 16, \"cells_per_stage\": 5, \"image_size\": 32}' to search a small "
+        "supernet under the budget of NB201's full-size network (default: the search's own size)",
+        factory=dict,
+        before={},
+        json=True,
+    )
 
 
 SECTIONS = {
@@ -545,7 +553,7 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         if choices is not None and value not in choices:
             raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
         step[name] = value
-    costs = check_costs(c.costs.cost, c.costs.cost_weight, c.costs.budget)
+    costs = check_costs(c.costs.cost, c.costs.cost_weight, c.costs.budget, c.costs.cost_size)
     if costs["budget"] is not None and c.selection.select != ARGMAX:
         raise ValueError(f"--budget constrains the argmax architecture; drop --select {c.selection.select} or --budget")
     check_device(c.runtime.device)

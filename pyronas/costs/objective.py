@@ -12,6 +12,7 @@ its greedy search stops above the budget).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -84,7 +85,8 @@ class SearchCost:
         """The cost settings as ``result.json`` records them."""
         t, space = self.table, self.space
         return {"metric": t.metric, "unit": t.unit, "weight": self.weight, "budget": self.budget, "span": self.span,
-                "cheapest": t.cost(space, self.cheapest), "costliest": t.cost(space, self.costliest)}  # fmt: skip
+                "cheapest": t.cost(space, self.cheapest), "costliest": t.cost(space, self.costliest),
+                "size": dataclasses.asdict(t.size)}  # fmt: skip
 
     def measure(self, genotype: str) -> dict:
         """Costs of ``genotype``'s standalone network: ``params``, ``flops`` (per image) counted on the network,

@@ -6,7 +6,7 @@ weights it is the expectation :func:`pyronas.costs.expected.expected_cost`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -103,10 +103,13 @@ class CostTable:
 
 
 def search_size(parts) -> NetworkSize:
-    """The :class:`NetworkSize` of a search's standalone networks, from :func:`pyronas.build.build_search`'s parts."""
+    """The :class:`NetworkSize` whose costs a search counts, from :func:`pyronas.build.build_search`'s parts: the
+    search's own (its ``channels``, ``cells_per_stage`` and image size) with the config's ``cost_size`` entries
+    over them, so that a small supernet can be searched under the budget of the network that will be trained."""
     images = parts.weights_half.images  # uint8 [N, C, H, W], already at the search's image size
     if images.shape[-1] != images.shape[-2]:
         raise ValueError(f"cost tables need square images, got {images.shape[-2]} x {images.shape[-1]}")
     c = parts.config
-    return NetworkSize(c["channels"], c["cells_per_stage"], parts.weights_half.num_classes, images.shape[1],
-                       images.shape[-1])  # fmt: skip
+    own = NetworkSize(c["channels"], c["cells_per_stage"], parts.weights_half.num_classes, images.shape[1],
+                      images.shape[-1])  # fmt: skip
+    return replace(own, **dict(c["cost_size"] or {}))

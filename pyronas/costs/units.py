@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 COST_METRICS = ("params", "flops", "latency")
@@ -42,20 +43,33 @@ def parse_budget(value: Any, metric: str) -> float:
     return number
 
 
-def check_costs(cost: str | None, cost_weight: float | None, budget: Any) -> dict[str, Any]:
-    """The resolved ``{cost, cost_weight, budget}``: the weight 1 by default, the budget in base units.
+COST_SIZE_KEYS = ("channels", "cells_per_stage", "image_size")  # what --cost-size may set
 
-    Raises a one-line ``ValueError`` for an unknown metric, or a weight or budget without a metric.
+
+def check_costs(
+    cost: str | None, cost_weight: float | None, budget: Any, cost_size: Mapping | None = None
+) -> dict[str, Any]:
+    """The resolved ``{cost, cost_weight, budget, cost_size}``: the weight 1 by default, the budget in base units.
+
+    Raises a one-line ``ValueError`` for an unknown metric, a weight, budget or size without a metric, or a
+    size with an unknown key or a value that is not a positive integer.
     """
+    cost_size = dict(cost_size or {})
     if cost is None:
-        for name, value in (("cost_weight", cost_weight), ("budget", budget)):
+        for name, value in (("cost_weight", cost_weight), ("budget", budget), ("cost_size", cost_size or None)):
             if value is not None:
                 raise ValueError(f"{name} = {value!r} needs a cost metric: add --cost {' / '.join(COST_METRICS)}")
-        return {"cost": None, "cost_weight": None, "budget": None}
+        return {"cost": None, "cost_weight": None, "budget": None, "cost_size": {}}
     if cost not in COST_METRICS:
         raise ValueError(f"unknown cost {cost!r}; choose one of: {', '.join(COST_METRICS)} (or none)")
+    for key, value in cost_size.items():
+        if key not in COST_SIZE_KEYS:
+            raise ValueError(f"unknown cost_size key {key!r}; choose from: {', '.join(COST_SIZE_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"cost_size {key} = {value!r} must be a positive integer")
     weight = 1.0 if cost_weight is None else cost_weight
-    return {"cost": cost, "cost_weight": weight, "budget": None if budget is None else parse_budget(budget, cost)}
+    budget = None if budget is None else parse_budget(budget, cost)
+    return {"cost": cost, "cost_weight": weight, "budget": budget, "cost_size": cost_size}
 
 
 def reported(value: float, metric: str) -> float:
