@@ -210,7 +210,11 @@ class ArchOptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    epochs: int | None = option(None, "epochs (default: the method's protocol, at most 20 on digits)")
+    epochs: int | None = option(
+        None,
+        "epochs (default: the method's protocol, at most 20 on digits); with --resume, more than the run's extend it "
+        "(added epochs go to the last stage; the epochs still to run take the weight-lr cosine of the new total)",
+    )
     warmup_epochs: int | None = option(
         None,
         "weight-only epochs before architecture steps (default: the method's share of --epochs; "
@@ -264,7 +268,12 @@ class RuntimeConfig:
         trajectory=False,
         cli_default="runs/search",
     )
-    resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    resume: bool = option(
+        False,
+        "continue the run in OUT from its checkpoint.pt, with the run's settings (a setting given that would change "
+        "the run is refused; a larger --epochs extends it)",
+        trajectory=False,
+    )
     overwrite: bool = option(
         False, "start afresh in an OUT holding a previous run (its files move to OUT/previous-<time>)", trajectory=False
     )

@@ -148,7 +148,11 @@ class TrainConfig:
         0.2, "share of the training images held out (a seeded split) to test on, for data without a test split "
         "(digits; a folder without a test sibling)",
     )  # fmt: skip
-    epochs: int | None = option(None, "epochs (default: 600; nb201: 200)")
+    epochs: int | None = option(
+        None,
+        "epochs (default: 600; nb201: 200); with --resume, more than the run's extend it (the epochs still to run "
+        "take the lr cosine and drop-path ramp of the new total)",
+    )
     batch_size: int | None = option(None, "images per step (default: 96; nb201: 256; digits: 32)")
     lr: float | None = option(None, "initial learning rate, cosine to 0 (default: 0.025; nb201: 0.1)")
     momentum: float = option(0.9, "SGD momentum")
@@ -174,7 +178,12 @@ class TrainConfig:
     device: str = option("cpu", "torch device, e.g. cpu or cuda", trajectory=False)
     out_dir: str | None = option(None, "output folder for log, checkpoint and result.json", flag="--out",
                                  trajectory=False, cli_default="runs/train")  # fmt: skip
-    resume: bool = option(False, "continue from OUT/checkpoint.pt", trajectory=False)
+    resume: bool = option(
+        False,
+        "continue the run in OUT from its checkpoint.pt, with the run's settings (a setting given that would change "
+        "the run is refused; a larger --epochs extends it)",
+        trajectory=False,
+    )
     overwrite: bool = option(
         False, "start afresh in an OUT holding a previous run (its files move to OUT/previous-<time>)", trajectory=False
     )
