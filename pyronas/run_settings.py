@@ -174,6 +174,8 @@ def continue_search(run: StoredRun, given: Mapping[str, Any]) -> tuple[SearchCon
     from pyronas.build import resolve_search
 
     given, old = dict(given), config_of(SEARCH, _versioned(run.config))
+    # a setting newer than the run, absent from its resume key, ran at the behaviour before it existed
+    old = old.replace(**{name: value for name, value in befores(SEARCH).items() if name not in run.resume_key})
     epochs = given.pop("epochs", None)
     schedule = {name: given.pop(name) for name in FOLDED if name in given}
     base = old.replace(**given)
@@ -262,6 +264,16 @@ def shown(value: Any) -> str:
 
 def flags(kind: str) -> dict[str, str]:
     """``{setting: flag}`` of the settings whose flag is not ``--setting-name`` (``out_dir``: ``--out``)."""
+    return {name: meta["flag"] for name, meta in _metadata(kind).items() if meta.get("flag")}
+
+
+def befores(kind: str) -> dict[str, Any]:
+    """``{setting: value}`` of the settings newer than some runs: the value that reproduces those runs."""
+    return {name: meta["before"] for name, meta in _metadata(kind).items() if "before" in meta}
+
+
+def _metadata(kind: str) -> dict[str, Mapping]:
+    """Each setting's field metadata (help, flag, before, ...), by flat name, nested sections included."""
     if kind == SEARCH:
         root = SearchConfig
     else:
@@ -275,8 +287,8 @@ def flags(kind: str) -> dict[str, str]:
             section = None if f.default_factory is dataclasses.MISSING else f.default_factory
             if dataclasses.is_dataclass(section):
                 walk(section)
-            elif f.metadata.get("flag"):
-                found[f.name] = f.metadata["flag"]
+            else:
+                found[f.name] = f.metadata
 
     walk(root)
     return found

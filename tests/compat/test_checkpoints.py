@@ -32,9 +32,18 @@ def test_old_checkpoint_resumes_to_the_old_result(name, tmp_path):
 
 
 def test_a_changed_setting_still_refuses_an_old_checkpoint(tmp_path):
-    from pyronas.infer import CheckpointError
-
     expected = EXPECTED["drnas"]
     shutil.copy(FIXTURES / "checkpoint_drnas_79e3a7d.pt", tmp_path / "checkpoint.pt")
-    with pytest.raises(CheckpointError, match="different search configuration"):
+    with pytest.raises(ValueError, match="seed=3 differs from the run's 0; drop it to resume"):
         search("drnas", out_dir=tmp_path, resume=True, **dict(expected["kwargs"], seed=3, arch_weight_decay=1e-3))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_an_old_checkpoint_resumes_from_its_folder_alone(name, tmp_path):
+    """Settings newer than the old run take the behaviour it ran with; nothing needs retyping."""
+    expected = EXPECTED[name]
+    shutil.copy(FIXTURES / f"checkpoint_{name}_79e3a7d.pt", tmp_path / "checkpoint.pt")
+    result = search(out_dir=tmp_path, resume=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert [h["train_loss"] for h in result.history] == pytest.approx(expected["train_loss"], rel=1e-4)
+    assert result.genotype == expected["genotype"]
