@@ -134,7 +134,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resume_with_other_configuration_refused(tmp_path):
     search("drnas", epochs=1, out_dir=tmp_path, **TINY)
-    with pytest.raises(CheckpointError, match="different search configuration"):
+    with pytest.raises(ValueError, match="seed=5 differs from the run's 0; drop it to resume"):
         search("drnas", epochs=2, seed=5, out_dir=tmp_path, resume=True, **TINY)
 
 
