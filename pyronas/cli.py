@@ -17,14 +17,14 @@ import tyro
 from pyronas.benchmarks import BenchmarkError, NB201Table
 from pyronas.calls import from_cli
 from pyronas.cli_options import flags_of, parse, read_config_file
-from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
+from pyronas.config import BENCHMARK_ENV, SearchConfig, search_config
 from pyronas.data import DATASETS, DataError
 from pyronas.errors import OutputError
 from pyronas.infer import CheckpointError, SearchDiverged
 from pyronas.infer.contract import ContractError
 from pyronas.proxies import PROXIES
-from pyronas.registry import METHODS, get_method
-from pyronas.spaces import CellStringError, get_space
+from pyronas.registry import METHODS
+from pyronas.spaces import CellStringError
 from pyronas.train import TrainingDiverged
 from pyronas.train_config import TrainConfig
 
@@ -141,8 +141,9 @@ def cmd_search(args) -> int:
 
     config = args.settings
     if args.print_config:
-        spec = get_method(config.method)
-        print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(nested=True), indent=2))
+        from pyronas.build import printed_config, resolve_search
+
+        print(json.dumps(printed_config(resolve_search(config)), indent=2))
         return 0
     result = search(config)
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
