@@ -40,7 +40,9 @@ class ParameterError(ContractError):
     """A model or guide parameter that the search could neither learn nor save."""
 
 
-def _walk(module: nn.Module, path: str, skip: set[int], pyro_parent: bool) -> Iterator[tuple[str, nn.Module, bool]]:
+def _walk(
+    module: nn.Module, path: str, skip: set[int], pyro_parent: bool
+) -> Iterator[tuple[str, nn.Module, bool]]:
     """``(path, module, orphan)`` for every module under ``module`` except those in ``skip`` (by identity).
 
     ``orphan``: a ``PyroModule`` with no ``PyroModule`` parent below the root, whose context nobody enters.
@@ -53,7 +55,9 @@ def _walk(module: nn.Module, path: str, skip: set[int], pyro_parent: bool) -> It
         yield from _walk(child, f"{path}.{name}" if path else name, skip, is_pyro)
 
 
-def _modules(model: object, guide: object, exclude: Iterable[nn.Module]) -> Iterator[tuple[str, str, nn.Module, bool]]:
+def _modules(
+    model: object, guide: object, exclude: Iterable[nn.Module]
+) -> Iterator[tuple[str, str, nn.Module, bool]]:
     """``(role, path, module, orphan)`` for every module of the model's and the guide's trees (``exclude`` left
     out), ``role`` being ``"model"`` or ``"guide"``; parts that are no ``nn.Module`` have none."""
     skip = {id(m) for m in exclude}
