@@ -67,6 +67,8 @@ def read_record(record: Mapping, known: Mapping[str, Any]) -> dict:
         flat.update(value if isinstance(value, Mapping) and key not in known else {key: value})
     if version == 1:
         flat = _from_v1(flat, known)
+    if isinstance(flat.get("stages"), list):  # JSON's list is the field's tuple
+        flat["stages"] = tuple(flat["stages"])
     # Python objects cannot be rebuilt from their class name, except a guide class (its state then loads)
     return {k: v for k, v in flat.items() if k == "guide" or not (isinstance(v, str) and v.startswith(PYTHON_OBJECT))}
 

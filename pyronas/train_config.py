@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pyronas.calls import argument
 from pyronas.config_fields import option
 from pyronas.config_json import VERSION, jsonable
+from pyronas.config_types import check_fields
 from pyronas.names import DATASETS
 from pyronas.spaces.darts_genotype import GENOTYPES
 from pyronas.validate import (
@@ -177,6 +178,9 @@ class TrainConfig:
     )
     max_steps: int | None = option(None, "stop after this many optimizer steps (smoke runs)", trajectory=False)
     progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "train")
 
     def __getitem__(self, name: str):
         return getattr(self, name)
