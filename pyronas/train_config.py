@@ -21,8 +21,7 @@ from pyronas.calls import argument
 from pyronas.config_fields import option
 from pyronas.config_json import VERSION, jsonable
 from pyronas.config_types import check_fields
-from pyronas.names import DATASETS
-from pyronas.spaces.darts_genotype import GENOTYPES
+from pyronas.names import DATASETS, GENOTYPES
 from pyronas.validate import (
     FRACTION,
     NATURAL,

@@ -95,3 +95,11 @@ def test_a_bad_option_is_refused_before_torch_is_imported():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
     assert "--epochs 'abc' needs an integer" in done.stderr
+
+
+def test_the_torch_free_names_are_those_of_the_registries():
+    from pyronas import names
+    from pyronas.proxies import PROXIES
+    from pyronas.spaces.darts_genotype import GENOTYPES
+
+    assert names.PROXIES == tuple(PROXIES) and names.GENOTYPES == tuple(GENOTYPES)
