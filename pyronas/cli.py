@@ -36,6 +36,8 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
             SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
+
+
 FILE = "settings file (JSON or YAML) under the options given"
 PRINT = "print the resolved settings as JSON and exit"
 DESCRIPTION = "Bayesian neural architecture search with Pyro"
