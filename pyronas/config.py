@@ -252,10 +252,6 @@ class SearchConfig(Mapping):
             raise ValueError(f"unknown search setting(s) {', '.join(unknown)}; see pyronas search --help")
         return dataclasses.replace(self, **flat)
 
-    def flat(self) -> dict[str, Any]:
-        """Every setting by name."""
-        return dict(self)
-
     def to_json(self) -> dict:
         """``{"version": 2, <every setting>}``; Python objects are named by their class (``"python:module.Class"``)."""
         return config_json.to_json(self)

@@ -84,8 +84,6 @@ def _check_arch(name: str, lr: Any, decay: Any, args: dict) -> None:
 def resolve_weight_optim(c: Any) -> dict:
     """The weights' optimizer settings: the rate and weight decay moved out of its arguments, the rest checked
     (``weight_decay`` stays ``None`` when not given: the method's protocol then sets it)."""
-    from pyronas.config import FIELDS
-
     name, args = c.weight_optim, dict(c.weight_optim_args or {})
     if name is not None and not isinstance(name, str):
         if args:
@@ -93,7 +91,7 @@ def resolve_weight_optim(c: Any) -> dict:
         return dict(weight_optim=name, weight_decay=c.weight_decay)
     if name is not None and name not in pyro_optimizers():
         raise ValueError(f"unknown weight optimizer {name!r}; choose one of: {', '.join(pyro_optimizers())}")
-    default_lr = FIELDS["weight_lr"].default
+    default_lr = type(c).__dataclass_fields__["weight_lr"].default
     lr = _once("weight_lr", "--weight-lr", c.weight_lr, args.pop("lr", None), "--weight-optim-args", default_lr)
     decay = _once("weight_decay", "--weight-decay", c.weight_decay, args.pop("weight_decay", None),
                   "--weight-optim-args")  # fmt: skip
