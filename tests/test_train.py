@@ -138,6 +138,7 @@ def test_defaults_resolve_per_space_data_set_and_image_size():
         600, 96, 36, 0.2, 0.4)  # fmt: skip
     digits = resolve(TrainConfig("DARTS_V2", space="darts", dataset="digits", lr=0.05), get_space("darts").network)
     assert (digits.batch_size, digits.lr) == (32, 0.05)  # the data set's default; a given value stays
+    assert (digits.channels, digits.cells_per_stage) == (16, 2)  # a network sized for 1,437 images of 8 x 8
     assert [default_cutout(darts, side) for side in (8, 16, 31, 32, 64)] == [0, 0, 0, 16, 32]
     assert default_cutout(darts.replace(cutout=5), 8) == 5
     assert (infer_space("DARTS_V2"), infer_space("Genotype(normal=[])"), infer_space(" |none~0|+|")) == (
@@ -169,3 +170,13 @@ def test_cli_train_runs_and_reports_errors_in_one_line(cifar_zips, tmp_path, cap
     assert main(["train", "--genotype", "DARTS_V9", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "malformed DARTS genotype" in err
+
+
+def test_darts_v2_learns_digits_at_every_default(tmp_path, capsys):
+    """The issue's command, ``pyronas train --genotype DARTS_V2 --dataset digits --epochs 6``, every other setting
+    at its default: at least 80 % held-out accuracy (11.7 % with the CIFAR recipe's cutout and size; about 30 s)."""
+    main(["train", "--genotype", "DARTS_V2", "--dataset", "digits", "--epochs", "6", "--out", str(tmp_path / "run")])
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["config"]["cutout"] == 0 and result["config"]["channels"] == 16
+    assert result["test_acc"] is not None and result["test_acc"] >= 80.0
+    assert f"held-out accuracy {result['test_acc']:.2f} %" in capsys.readouterr().out

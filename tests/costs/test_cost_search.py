@@ -171,3 +171,27 @@ def test_a_budgeted_darts_search_resumes_with_its_cell_within_the_budget(tmp_pat
     assert first.cost["genotype"]["params"] <= 12_000  # the greedy derivation (DARTS does not enumerate)
     again = search(first.config.replace(resume=True))  # the wrapped model's checkpoint loads back
     assert again.genotype == first.genotype and len(again.history) == 1
+
+
+def test_cost_size_counts_the_budget_on_another_network(tmp_path):
+    """A small supernet searched under the budget of a larger standalone network (``cost_size``)."""
+    size = {"channels": 8, "cells_per_stage": 2, "image_size": 16}
+    result = search("drnas", **TINY_API, cost="params", budget="60k", cost_size=size, out_dir=tmp_path / "run")
+    cost = result.to_json()["cost"]
+    assert cost["size"] == {**size, "num_classes": 10, "in_channels": 1}
+    net = build(get_space("nb201"), result.genotype, NetworkSize(8, 2, 10, 1, 16))
+    assert cost["genotype"]["params"] == count_params(net) <= 60_000
+    small = build(get_space("nb201"), result.genotype, NetworkSize(4, 1, 10, 1, 8))
+    assert count_params(small) < count_params(net)  # the search's own size would have counted less
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [(["--cost-size", '{"channels": 16}'], "cost_size = {'channels': 16} needs a cost metric"),
+     (["--cost", "params", "--cost-size", '{"width": 16}'], "unknown cost_size key 'width'"),
+     (["--cost", "params", "--cost-size", '{"channels": 0}'], "cost_size channels = 0 must be a positive integer")],
+)  # fmt: skip
+def test_bad_cost_sizes_are_one_line(argv, words, capsys):
+    assert main(["search", *argv, "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
