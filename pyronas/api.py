@@ -13,7 +13,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
+from pyronas.build import Resolved, SearchParts, arch_optimizer, build_search, resolve_search
 from pyronas.config import SearchConfig, search_config
 from pyronas.costs import expected_cost
 from pyronas.data import Batches, ImageData
@@ -126,18 +126,20 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     """
     given = search_config(config, **overrides)
     run = stored_run(given["out_dir"], SEARCH) if given["resume"] and not given["overwrite"] else None
+    continuation = None
     if run is None:
-        c, _, _ = resolve_search(config, **overrides)
-        continuation = None
+        resolved = resolve_search(config, **overrides)
     else:  # the run's settings, with those given on top
-        c, continuation = continue_search(run, {**given_settings(search_config(config), SearchConfig()), **overrides})
+        ran, continuation = continue_search(run, {**given_settings(search_config(config), SearchConfig()), **overrides})
+        resolved = resolve_search(ran)
+    c = resolved.config
     writer = not launched_by_torchrun() or os.environ.get("RANK", "0") == "0"  # rank 0 writes
     with claim(c["out_dir"], "search", resume=c["resume"], overwrite=c["overwrite"], write=writer):
-        return _search(c, continuation)
+        return _search(resolved, continuation)
 
 
-def _search(c: SearchConfig, continuation: Continuation | None = None) -> SearchResult:
-    parts = build_search(c)
+def _search(resolved: Resolved, continuation: Continuation | None = None) -> SearchResult:
+    parts = build_search(resolved)
     c, world = parts.config, parts.world
     runner = parts.runner()
     extended = None

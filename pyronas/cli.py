@@ -18,34 +18,30 @@ from typing import Annotated, ClassVar, Literal, Union
 
 import tyro
 
-from pyronas.benchmarks import BenchmarkError, NB201Table
 from pyronas.calls import from_cli
 from pyronas.cli_options import flags_of, parse
-from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
-from pyronas.data import DATASETS, DataError
-from pyronas.errors import OutputError
-from pyronas.infer import CheckpointError, SearchDiverged
-from pyronas.infer.contract import ContractError
-from pyronas.proxies import PROXIES
-from pyronas.registry import METHODS, get_method
-from pyronas.run_settings import (
-    SEARCH,
-    TRAINING,
-    config_of,
-    continue_search,
-    continue_training,
-    flags,
-    flat,
-    given_settings,
-    settings_record,
-    stored_run,
-)
-from pyronas.spaces import CellStringError, get_space
-from pyronas.train import TrainingDiverged
+from pyronas.config import BENCHMARK_ENV, SearchConfig, search_config
+from pyronas.names import DATASETS, PROXIES
+from pyronas.registry import METHODS
 from pyronas.train_config import TrainConfig
 
-USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
-               SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
+# the command line is parsed (and a bad option refused) before torch is imported: the commands import what they run
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line (the user's to mend) rather than as a traceback."""
+    from pyronas.benchmarks import BenchmarkError
+    from pyronas.data import DataError
+    from pyronas.errors import OutputError
+    from pyronas.infer import CheckpointError, SearchDiverged
+    from pyronas.infer.contract import ContractError
+    from pyronas.spaces import CellStringError
+    from pyronas.train import TrainingDiverged
+
+    return (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
+            SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
+
+
 FILE = (
     "settings under the options given: a JSON or YAML file, or a run folder (or its result.json or "
     "checkpoint.pt) to rerun it with --out NEW"
@@ -74,7 +70,7 @@ class SearchArgs(SettingsArgs):
     """run an architecture search"""
 
     command: ClassVar[str] = "search"
-    kind: ClassVar[str] = SEARCH
+    kind: ClassVar[str] = "search"
     load: ClassVar = staticmethod(search_config)
     settings: Annotated[SearchConfig, tyro.conf.arg(name="")] = field(default_factory=SearchConfig)
 
@@ -84,7 +80,7 @@ class TrainArgs(SettingsArgs):
     """train the evaluation network of a found cell from scratch (the DARTS recipe), or fine-tune a search's"""
 
     command: ClassVar[str] = "train"
-    kind: ClassVar[str] = TRAINING
+    kind: ClassVar[str] = "training"
     load: ClassVar = staticmethod(TrainConfig.from_json)
     settings: Annotated[TrainConfig, tyro.conf.arg(name="")] = field(default_factory=TrainConfig)
 
@@ -154,6 +150,8 @@ def with_config_file(args, argv: list[str]):
     """``args`` parsed again over the settings of its ``--config`` (a file or a run), if any (options given win)."""
     if not getattr(args, "config", None):
         return args
+    from pyronas.run_settings import config_of, settings_record
+
     default = type(args)(settings=config_of(args.kind, settings_record(args.config, args.kind)), config=args.config)
     return parse(type(args), argv[1:], default=default, prog=f"pyronas {args.command}")
 
@@ -164,6 +162,8 @@ def with_run(args, argv: list[str]):
     settings = getattr(args, "settings", None)
     if settings is None or not settings["resume"] or settings["overwrite"]:
         return args
+    from pyronas.run_settings import config_of, flat, given_settings, settings_record, stored_run
+
     if stored_run(settings["out_dir"], args.kind) is None:  # the folder's guard says what is missing
         return args
     given = {"out_dir", "resume"} | typed_settings(argv, args.kind)
@@ -174,6 +174,8 @@ def with_run(args, argv: list[str]):
 
 def typed_settings(argv: list[str], kind: str) -> set[str]:
     """The settings whose flags ``argv`` holds (``--arch-lr 0.1``, ``--arch-lr=0.1``, ``--quiet``)."""
+    from pyronas.run_settings import flags
+
     names = {flag: name for name, flag in flags(kind).items()}
     typed = set()
     for token in argv:
@@ -193,11 +195,13 @@ def cmd_search(args) -> int:
 
     config = args.settings
     if args.print_config:
+        from pyronas.build import printed_config, resolve_search
+
         if args.given is not None:
-            resolved = continue_search(stored_run(config["out_dir"], SEARCH), _given(args))[0]
-        else:
-            resolved = resolve(config, get_method(config.method).protocol, get_space(config.space))
-        print(json.dumps(resolved.to_json(nested=True), indent=2))
+            from pyronas.run_settings import SEARCH, continue_search, stored_run
+
+            config = continue_search(stored_run(config["out_dir"], SEARCH), _given(args))[0]
+        print(json.dumps(printed_config(resolve_search(config)), indent=2))
         return 0
     result = search(config) if args.given is None else search(**_given(args))
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
@@ -247,6 +251,8 @@ def cmd_train(args) -> int:
     config = args.settings
     if args.print_config:  # the cutout (null) waits for the image size
         if args.given is not None:
+            from pyronas.run_settings import TRAINING, continue_training, stored_run
+
             config = continue_training(stored_run(config["out_dir"], TRAINING), _given(args))[0]
         print(json.dumps(resolved(config).to_json(), indent=2))
         return 0
@@ -274,6 +280,8 @@ def cmd_methods(args) -> int:
 
 
 def cmd_lookup(args) -> int:
+    from pyronas.benchmarks import NB201Table
+
     table = NB201Table(args.benchmark)
     cell = int(args.cell) if args.cell.isdigit() else args.cell
     print(json.dumps(table.query(cell), indent=2))
@@ -281,6 +289,7 @@ def cmd_lookup(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from pyronas.benchmarks import NB201Table
     from pyronas.diagnostics import write_report
 
     benchmark = args.benchmark or os.environ.get(BENCHMARK_ENV)
@@ -321,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         with from_cli():
             args = with_run(args, argv)
             return COMMANDS[args.command](args)
-    except USER_ERRORS as e:
+    except Exception as e:
+        if not isinstance(e, user_errors()):
+            raise
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # a run's RunInterrupted says what was saved

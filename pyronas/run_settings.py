@@ -29,8 +29,8 @@ from typing import Any
 
 from pyronas.calls import argument, on_cli
 from pyronas.config import SearchConfig, search_config
-from pyronas.infer.checkpoint import CheckpointError, load_checkpoint
-from pyronas.infer.rundir import CHECKPOINT, RESULT
+
+CHECKPOINT, RESULT = "checkpoint.pt", "result.json"  # as pyronas.infer.rundir names them (imported lazily: torch)
 
 SEARCH, TRAINING = "search", "training"
 COMMANDS = {SEARCH: "search", TRAINING: "train"}
@@ -73,6 +73,8 @@ def stored_run(path: str | os.PathLike | None, kind: str) -> StoredRun | None:
     """The run in folder ``path`` (``None`` when it holds no checkpoint); ``ValueError`` if it is another kind's."""
     if path is None or not (Path(path) / CHECKPOINT).is_file():
         return None
+    from pyronas.infer.checkpoint import load_checkpoint
+
     state = load_checkpoint(Path(path) / CHECKPOINT)
     config = dict(state.get("config") or {})
     _check_kind(config, kind, Path(path))
@@ -121,6 +123,8 @@ def settings_record(path: str | os.PathLike, kind: str) -> dict:
         else:
             raise ValueError(f"{path} holds no run ({CHECKPOINT} or {RESULT}); pass a run folder or a settings file")
     if file.suffix == ".pt":
+        from pyronas.infer.checkpoint import CheckpointError, load_checkpoint
+
         try:
             record = load_checkpoint(file).get("config")
         except CheckpointError as e:
