@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from pyronas.costs.expected import expected_cost
-from pyronas.costs.table import CostTable
+from pyronas.costs.joint import CostTables
 
 
 def cost_penalty(
-    table: CostTable,
+    table: CostTables,
     weights: Mapping[str, torch.Tensor],
     weight: float,
     budget: float | None = None,
@@ -56,7 +56,7 @@ class CostPrior(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        table: CostTable,
+        table: CostTables,
         weight: float,
         *,
         budget: float | None = None,
@@ -70,7 +70,7 @@ class CostPrior(nn.Module):
         self.model = model
         self.table, self.weight, self.budget, self.normalize, self.name = table, weight, budget, normalize, name
         object.__setattr__(self, "_target", supernet)  # not a child: its parameters stay the inner model's
-        self._on: dict[tuple[torch.device, torch.dtype], CostTable] = {}
+        self._on: dict[tuple[torch.device, torch.dtype], CostTables] = {}
 
     def __getattr__(self, name: str):
         try:
@@ -93,9 +93,7 @@ class CostPrior(nn.Module):
         first = next(iter(weights.values()))
         key = (first.device, first.dtype)
         if key not in self._on:  # the table on the weights' device, moved once
-            t = self.table
-            moved = {cell: c.to(device=first.device, dtype=first.dtype) for cell, c in t.table.items()}
-            self._on[key] = CostTable(t.metric, t.unit, t.fixed, moved, t.space, t.size, t.info)
+            self._on[key] = self.table.to(first.device, first.dtype)
         return cost_penalty(self._on[key], weights, self.weight, self.budget, normalize=self.normalize)
 
     def arch(self) -> dict[str, torch.Tensor]:
@@ -117,7 +115,7 @@ class CostPrior(nn.Module):
             raise RuntimeError(f"{type(self.model).__name__} never ran its supernet with mixing weights")
         weights = used[-1]
         if not isinstance(weights, Mapping):  # a one-cell space's supernet may take the bare [E, K] tensor
-            weights = dict(zip(self.table.table, [weights]))
+            weights = dict(zip(self.table.cell_types, [weights]))
         pyro.factor(self.name, -self.penalty(weights))
         return out
 
