@@ -9,7 +9,9 @@ Tables are measured on standalone networks through the :class:`~pyronas.spaces.S
 gets them. A space without the hook whose decisions interact (a network of your own,
 :class:`~pyronas.spaces.ModuleSpace`, where a width choice changes what the following layers cost) gets a
 :class:`JointCostTable` instead: every genotype's network measured (``genotypes``, up to
-``ModuleSpace.max_genotypes``), the expected cost an exact contraction; both kinds have the same methods. A cost-aware search wraps any method's model (no method file changes)::
+``ModuleSpace.max_genotypes``), the expected cost an exact contraction; both kinds have the same methods.
+
+A cost-aware search wraps any method's model (no method file changes)::
 
     from pyronas.build import build_search
     from pyronas.costs import CostPrior, best_within_budget, params_table, search_size

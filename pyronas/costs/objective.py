@@ -3,7 +3,7 @@
 :func:`search_cost` measures the table of a metric (``params``, ``flops``, ``latency``) for the standalone
 networks a search derives and reports it in :data:`~pyronas.costs.units.UNITS` (millions of parameters,
 MFLOPs, ms). The prior is tempered in units of the *span*, the cost of the costliest architecture less
-that of the cheapest (each derived from the negated or plain costs), so ``weight = 1`` makes the costliest
+that of the cheapest (``table.extremes``), so ``weight = 1`` makes the costliest
 architecture ``e`` times less probable a priori than the cheapest at any network size; with a budget,
 only the expected cost above it is penalised. The derived architecture of a budgeted search is
 :func:`~pyronas.costs.budget.best_within_budget` of the op probabilities (the cheapest architecture where

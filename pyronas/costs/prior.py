@@ -41,7 +41,8 @@ class CostPrior(nn.Module):
 
     Args:
         model: the method's model (``arch()`` and ``forward(images, labels)``, see :mod:`pyronas.infer.contract`).
-        table: per-candidate costs (:func:`~pyronas.costs.params_table`, ``flops_table``, ``latency_table``).
+        table: per-candidate or per-genotype costs (:func:`~pyronas.costs.params_table`, ``flops_table``,
+            ``latency_table``).
         weight: factor of the penalty (loss units per table unit).
         budget: if given, only the expected cost above it is penalised (hinge).
         normalize: make mixing weights per-edge distributions before the expectation (see

@@ -1,7 +1,6 @@
 """Costs of a network of your own (ModuleSpace): every genotype's network measured (a JointCostTable), exact where a
 width choice makes the decisions' costs interact; the expected cost, its gradient, the extremes and the budget."""
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -36,6 +35,7 @@ DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLES = {"params": params_table, "flops": flops_table}
 METHODS = ["darts", "drnas", "balenas", "bayesnas", "pgnas"]
+KERNELS = ("conv1x1", "conv5x5")
 
 
 def readme_small_cnn():
@@ -221,5 +221,9 @@ def test_the_example_costs_what_the_readme_says():
                                                                      "depth": "skip"}, 706)  # fmt: skip
     assert (json.loads(costliest), table.cost(space, costliest)) == ({"width": "16", "kernel": "conv5x5",
                                                                        "depth": "block"}, 15546)  # fmt: skip
-    costs = {g: table.cost(space, g) for g in itertools.islice(space.genotypes(), 12)}
-    assert costs['{"width": "8", "kernel": "conv3x3", "depth": "skip"}'] == 3778  # the README's narrowing figure
+
+    def extra(width: str) -> float:  # what conv5x5 costs more than conv1x1 at a width
+        cost = {k: table.cost(space, json.dumps({"width": width, "kernel": k, "depth": "skip"})) for k in KERNELS}
+        return cost["conv5x5"] - cost["conv1x1"]
+
+    assert (extra("8"), extra("16")) == (9216, 12288)
