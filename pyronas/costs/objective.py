@@ -37,7 +37,7 @@ class SearchCost:
 
     Attributes:
         space: the search space.
-        table: per-candidate costs in the metric's reported unit (``table.metric``, ``table.unit``).
+        table: per-candidate or per-genotype costs in the metric's reported unit (``table.metric``, ``table.unit``).
         weight: lambda of the prior, per span (see the module docstring).
         budget: the most the derived architecture may cost, in ``table.unit``; ``None`` for none.
         cheapest, costliest: the cheapest and costliest architectures (``table.extremes``: for a per-candidate
