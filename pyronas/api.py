@@ -13,7 +13,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from pyronas.build import SearchParts, arch_optimizer, build_search, resolve_search
+from pyronas.build import Resolved, SearchParts, arch_optimizer, build_search, resolve_search
 from pyronas.config import SearchConfig
 from pyronas.costs import expected_cost
 from pyronas.data import Batches, ImageData
@@ -118,14 +118,15 @@ def search(config: SearchConfig | Mapping | str | None = None, **overrides) -> S
     refused unless ``resume`` or ``overwrite`` is given, and one that another command is writing is refused
     (:func:`pyronas.infer.claim.claim`).
     """
-    c, _, _ = resolve_search(config, **overrides)
+    resolved = resolve_search(config, **overrides)
+    c = resolved.config
     writer = not launched_by_torchrun() or os.environ.get("RANK", "0") == "0"  # rank 0 writes
     with claim(c["out_dir"], "search", resume=c["resume"], overwrite=c["overwrite"], write=writer):
-        return _search(c)
+        return _search(resolved)
 
 
-def _search(c: SearchConfig) -> SearchResult:
-    parts = build_search(c)
+def _search(resolved: Resolved) -> SearchResult:
+    parts = build_search(resolved)
     c, world = parts.config, parts.world
     runner = parts.runner()
     start = time.perf_counter()

@@ -7,8 +7,9 @@ method's model is wrapped in a cost prior (:mod:`pyronas.costs.objective`); no m
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pyro
 import torch
@@ -29,7 +30,6 @@ from pyronas.optim import NGVI, arch_adam, weight_sgd
 from pyronas.optim.named import SGD_DEFAULTS, named_optim, with_rates
 from pyronas.registry import MethodSpec, get_method
 from pyronas.spaces import SearchSpace, get_space
-from pyronas.validate import check_method_options
 
 ELBOS = SHORT  # the short ELBO names; any pyro.infer ELBO is also taken by its class name
 AMP_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtypes of the fast path
@@ -116,7 +116,7 @@ class SearchParts:
             weight_optim=self.weight_optim,
             arch_optim=self.arch_optim,
             loss=self.loss,
-            stages=c.schedule.stages,
+            stages=c.stages,
             seed=c["seed"],
             out_dir=c["out_dir"],
             benchmark=self.table,
@@ -158,15 +158,28 @@ def build_pair(
     return model, own_guide
 
 
-def resolve_search(
-    config: SearchConfig | str | None = None, **overrides
-) -> tuple[SearchConfig, MethodSpec, SearchSpace]:
-    """``(resolved config, method spec, space)`` of ``config`` with flat ``overrides``, every setting checked."""
+class Resolved(NamedTuple):
+    """A search resolved once (:func:`resolve_search`): what :func:`build_search` builds as it is."""
+
+    config: SearchConfig
+    spec: MethodSpec
+    space: SearchSpace
+
+
+def resolve_search(config: SearchConfig | Mapping | str | None = None, **overrides) -> Resolved:
+    """``(resolved config, method spec, space)`` of ``config`` with flat ``overrides``, every setting checked and
+    the method options converted to the types of the method's constructors."""
     config = search_config(config, **overrides)
     spec, space = get_method(config.method), get_space(config.space)
     config = resolve(config, spec.protocol, space)
-    check_method_options(spec.name, config["method_options"], spec.options())
-    return config, spec, space
+    return Resolved(config.replace(method_options=spec.check_options(config.method_options)), spec, space)
+
+
+def printed_config(resolved: Resolved) -> dict:
+    """The JSON of a resolved search as ``--print-config`` shows it: the method options the method will use (its
+    constructors' defaults under those given) spelled out; fed back as ``--config`` it resolves the same."""
+    c, spec, _ = resolved
+    return c.replace(method_options={**spec.options(), **c.method_options}).to_json()
 
 
 def build_inference(
@@ -192,9 +205,10 @@ def build_inference(
     return model, guide, weight_optim, arch_optim, loss
 
 
-def build_search(config: SearchConfig | str | None = None, **overrides) -> SearchParts:
-    """Resolve ``config`` (with flat ``overrides``) and build its parts; see :func:`pyronas.api.search`."""
-    c, spec, space = resolve_search(config, **overrides)
+def build_search(config: Resolved | SearchConfig | Mapping | str | None = None, **overrides) -> SearchParts:
+    """Build the parts of a search resolved by :func:`resolve_search` (anything else, with flat ``overrides``, is
+    resolved first); see :func:`pyronas.api.search`."""
+    c, spec, space = config if isinstance(config, Resolved) else resolve_search(config, **overrides)
     table = NB201Table(c["benchmark"]) if c["benchmark"] is not None else None
     world = join_world(c["distributed"], c["device"])  # rank 0 of 1 unless data-parallel
     c = c.replace(seed=world.agree(c["seed"]))

@@ -14,22 +14,30 @@ from typing import Annotated, ClassVar, Literal, Union
 
 import tyro
 
-from pyronas.benchmarks import BenchmarkError, NB201Table
 from pyronas.calls import from_cli
 from pyronas.cli_options import flags_of, parse, read_config_file
-from pyronas.config import BENCHMARK_ENV, SearchConfig, resolve, search_config
-from pyronas.data import DATASETS, DataError
-from pyronas.errors import OutputError
-from pyronas.infer import CheckpointError, SearchDiverged
-from pyronas.infer.contract import ContractError
-from pyronas.proxies import PROXIES
-from pyronas.registry import METHODS, get_method
-from pyronas.spaces import CellStringError, get_space
-from pyronas.train import TrainingDiverged
+from pyronas.config import BENCHMARK_ENV, SearchConfig, search_config
+from pyronas.names import DATASETS, PROXIES
+from pyronas.registry import METHODS
 from pyronas.train_config import TrainConfig
 
-USER_ERRORS = (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
-               SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
+# the command line is parsed (and a bad option refused) before torch is imported: the commands import what they run
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line (the user's to mend) rather than as a traceback."""
+    from pyronas.benchmarks import BenchmarkError
+    from pyronas.data import DataError
+    from pyronas.errors import OutputError
+    from pyronas.infer import CheckpointError, SearchDiverged
+    from pyronas.infer.contract import ContractError
+    from pyronas.spaces import CellStringError
+    from pyronas.train import TrainingDiverged
+
+    return (BenchmarkError, CellStringError, CheckpointError, ContractError, DataError, OutputError,
+            SearchDiverged, TrainingDiverged, ValueError)  # fmt: skip
+
+
 FILE = "settings file (JSON or YAML) under the options given"
 PRINT = "print the resolved settings as JSON and exit"
 DESCRIPTION = "Bayesian neural architecture search with Pyro"
@@ -141,8 +149,9 @@ def cmd_search(args) -> int:
 
     config = args.settings
     if args.print_config:
-        spec = get_method(config.method)
-        print(json.dumps(resolve(config, spec.protocol, get_space(config.space)).to_json(nested=True), indent=2))
+        from pyronas.build import printed_config, resolve_search
+
+        print(json.dumps(printed_config(resolve_search(config)), indent=2))
         return 0
     result = search(config)
     if not is_main_process():  # every rank holds the same result; rank 0 reports it
@@ -216,6 +225,8 @@ def cmd_methods(args) -> int:
 
 
 def cmd_lookup(args) -> int:
+    from pyronas.benchmarks import NB201Table
+
     table = NB201Table(args.benchmark)
     cell = int(args.cell) if args.cell.isdigit() else args.cell
     print(json.dumps(table.query(cell), indent=2))
@@ -223,6 +234,7 @@ def cmd_lookup(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from pyronas.benchmarks import NB201Table
     from pyronas.diagnostics import write_report
 
     benchmark = args.benchmark or os.environ.get(BENCHMARK_ENV)
@@ -262,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         args = with_config_file(args, argv)
         with from_cli():
             return COMMANDS[args.command](args)
-    except USER_ERRORS as e:
+    except Exception as e:
+        if not isinstance(e, user_errors()):
+            raise
         print(f"pyronas {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # a run's RunInterrupted says what was saved

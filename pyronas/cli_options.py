@@ -2,8 +2,9 @@
 
 :data:`REGISTRY` is a tyro struct rule that reads the metadata of the fields made with
 :func:`pyronas.config.option` (help, ``flag``, ``choices``, ``cli``, ``cli_default``); tyro does the
-rest (flags in dash-case, types, choices, ``--help``, errors with exit code 2). Nested sections are
-flattened by ``tyro.conf.OmitArgPrefixes``, so ``SearchConfig.data.dataset`` is ``--dataset``. A field
+rest (flags in dash-case, types, choices, ``--help``, errors with exit code 2). Every setting is one flag
+(``SearchConfig.dataset`` is ``--dataset``); the arguments of a command that nest a config are flattened by
+``tyro.conf.OmitArgPrefixes``. A field
 whose default is ``None`` (resolved later) shows its help text's own wording, not "(default: None)";
 a ``True`` boolean is switched off by its flag (``progress`` by ``--quiet``); the ``dict`` field is
 ``--option KEY=VALUE``, repeatable.
@@ -36,7 +37,8 @@ from tyro.constructors import (
 )
 
 from pyronas.cli_errors import one_line_errors
-from pyronas.config import FIELDS, SECTIONS, SearchConfig
+from pyronas.config import FIELDS, SearchConfig
+from pyronas.config_fields import choices_of
 
 MARKERS = (tyro.conf.OmitArgPrefixes, tyro.conf.OmitSubcommandPrefixes, tyro.conf.DisallowNone)
 REGISTRY = ConstructorRegistry()
@@ -106,8 +108,7 @@ def _option(f: dataclasses.Field, hint: Any, default: Any) -> tuple[Any, Any]:
     if hint is dict:  # --option KEY=VALUE, repeatable
         conf = tyro.conf.arg(name=name, help=meta["help"], help_behavior_hint="")
         return Annotated[tuple[Annotated[tuple, PAIR], ...], conf, tyro.conf.UseAppendAction], tuple(default.items())
-    choices = meta.get("choices")
-    choices = choices() if callable(choices) else choices
+    choices = choices_of(meta)
     optional = type(None) in typing.get_args(hint)
     kind = next(a for a in typing.get_args(hint) if a is not type(None)) if optional else hint
     kind = Literal[tuple(choices)] if choices else str if kind is Any else kind
@@ -184,10 +185,9 @@ def search_options(**defaults) -> type:
     Its fields keep :class:`~pyronas.config.SearchConfig`'s help, flags and types, so a script such as a
     benchmark declares none of them again; ``search_config(**dataclasses.asdict(options))`` is the config.
     """
-    hints = {}
-    for cls in (SearchConfig, *SECTIONS.values()):
-        hints.update(typing.get_type_hints(cls))
-    return _options("SearchOptions", hints, {name: FIELDS[name] for name in defaults}, defaults)
+    return _options(
+        "SearchOptions", typing.get_type_hints(SearchConfig), {name: FIELDS[name] for name in defaults}, defaults
+    )
 
 
 def train_options(**defaults) -> type:

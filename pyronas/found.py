@@ -49,7 +49,7 @@ def checkpoint_supernet(
         in_channels=in_channels,
     )
     keeps = state.get("keeps") or {}
-    stages = as_stages(config.schedule.stages) if config.schedule.stages else []
+    stages = as_stages(config.stages) if config.stages else []
     for index, stage in enumerate(stages[: int(state.get("stage", -1)) + 1]):
         if stage.keep_ops is not None:
             supernet.prune(keeps[index])

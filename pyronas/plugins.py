@@ -47,6 +47,10 @@ class PluginRegistry(MutableMapping):
             self._items[self.name(plugin, point.name)] = plugin
         self._items.update(found)
 
+    def names(self) -> list[str]:
+        """The names known without importing a plugin: all of them once found, else those set in this process."""
+        return list(self._items)
+
     def __getitem__(self, name: str) -> object:
         self._load()
         return self._items[name]

@@ -9,15 +9,22 @@ running process. The engine never imports a method by name. The contract a pair 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import inspect
+import json
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from pyronas.plugins import PluginRegistry
-from pyronas.spaces import SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from pyronas.spaces import SearchSpace
 
 ENTRY_POINTS = "pyronas.methods"
 
@@ -35,6 +42,7 @@ class MethodSpec:
             :class:`~pyronas.infer.stages.Stage` fields) that ``--progressive`` runs; the step protocol
             (``step_order``, ``nesterov``, ``grad_clip_span``, ``valid_batches``); and ``spaces``, per space
             name, entries that override the others on that space (resolved by :func:`pyronas.config.resolve`).
+            It is a partial config: checked when the spec is made (:func:`pyronas.config_resolve.check_protocol`).
         description: one line for ``pyronas methods``.
     """
 
@@ -43,6 +51,11 @@ class MethodSpec:
     guide: str | type
     protocol: dict = field(default_factory=dict)
     description: str = ""
+
+    def __post_init__(self) -> None:
+        from pyronas.config_resolve import check_protocol
+
+        check_protocol(self.name, self.protocol)  # a misspelt or wrongly-typed setting fails here, in one line
 
     @staticmethod
     def _load(path: str | type) -> type:
@@ -65,11 +78,45 @@ class MethodSpec:
 
     def options(self) -> dict[str, object]:
         """The method's own options with their defaults (union of model and guide keywords)."""
+        return {name: default for name, (_, default) in self.option_types().items()}
+
+    def option_types(self) -> dict[str, tuple[Any, object]]:
+        """``{option: (type, default)}``: each keyword of the model's and guide's constructors that has a default,
+        typed by its annotation, else by its default's type (``Any`` for a ``None`` default)."""
         out = {}
         for cls in (self._load(self.model), self._load(self.guide)):
+            try:
+                hints = typing.get_type_hints(cls.__init__)
+            except (NameError, TypeError):  # an annotation that names what only type checkers import
+                hints = {}
             for name, p in inspect.signature(cls).parameters.items():
                 if name not in ("supernet", "space") and p.default is not inspect.Parameter.empty:
-                    out[name] = p.default
+                    out[name] = (hints.get(name, Any if p.default is None else type(p.default)), p.default)
+        return out
+
+    def check_options(self, options: Mapping[str, object]) -> dict[str, object]:
+        """``options`` (``--option KEY=VALUE``) converted to the constructors' types: an integer for a number, a
+        JSON text for a value of another type; a one-line ``ValueError`` names an unknown option or a bad value
+        with the method's options."""
+        from pyronas.config_types import problem
+
+        declared = self.option_types()
+        listing = ", ".join(f"{k}={d!r}" for k, (_, d) in declared.items()) or "none"
+        out = {}
+        for name, value in options.items():
+            if name not in declared:
+                raise ValueError(f"method {self.name!r} has no option {name!r}; its options: {listing}")
+            kind, _ = declared[name]
+            if isinstance(value, str) and kind is not str and problem(value, kind) is not None:
+                with contextlib.suppress(json.JSONDecodeError):
+                    value = json.loads(value)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            must = problem(value, kind)
+            if must is not None:
+                raise ValueError(f"--option {name}={value!r} is not valid for {self.name}: it must be {must}; "
+                                 f"its options: {listing}")  # fmt: skip
+            out[name] = value
         return out
 
 

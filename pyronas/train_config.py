@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from pyronas.calls import argument
-from pyronas.config import VERSION, _datasets, _jsonable, option
-from pyronas.spaces.darts_genotype import GENOTYPES
+from pyronas.config_fields import option
+from pyronas.config_json import VERSION, jsonable
+from pyronas.config_types import check_fields
+from pyronas.names import DATASETS, GENOTYPES
 from pyronas.validate import (
     FRACTION,
     NATURAL,
@@ -116,7 +118,7 @@ def default_cutout(c: TrainConfig, side: int) -> int:
 class TrainConfig:
     """Settings of :func:`pyronas.train.train`; ``check()`` validates them (one-line ``ValueError``)."""
 
-    genotype: str = option(
+    genotype: str | None = option(
         None, f"the cell: a DARTS 'Genotype(normal=[...], ...)' text or a published name ({', '.join(GENOTYPES)}); "
         "an NB201 cell string; for a network of your own the JSON text {label: candidate}",
     )  # fmt: skip
@@ -133,7 +135,7 @@ class TrainConfig:
         "path (a network of your own) (default: read from the genotype: an NB201 '|op~0|+...' string is nb201, "
         "any other text darts; a JSON {label: candidate} genotype needs its --space package.module:factory)",
     )  # fmt: skip
-    dataset: str = option("cifar10", "data set", choices=_datasets)
+    dataset: str = option("cifar10", "data set", choices=DATASETS)
     data_dir: str | None = option(
         None,
         "data folder (cifar: torchvision root; folder: ImageFolder dir or zip, its test split beside it: "
@@ -181,6 +183,9 @@ class TrainConfig:
     max_steps: int | None = option(None, "stop after this many optimizer steps (smoke runs)", trajectory=False)
     progress: bool = option(True, "no progress bar and no per-epoch lines", flag="--quiet", trajectory=False)
 
+    def __post_init__(self) -> None:
+        check_fields(self, "train")
+
     def __getitem__(self, name: str):
         return getattr(self, name)
 
@@ -205,7 +210,7 @@ class TrainConfig:
         return self.replace(grad_clip=None) if self.grad_clip == 0 else self
 
     def to_json(self) -> dict:
-        return {"version": VERSION, **{f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}}
+        return {"version": VERSION, **{f.name: jsonable(getattr(self, f.name)) for f in fields(self)}}
 
     @classmethod
     def from_json(cls, record: Mapping) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Checks run before a command writes a file or starts computing: numbers, method options, device, output path.
+"""Checks run before a command writes a file or starts computing: numbers, device, output path.
 
 Each check raises a one-line ``ValueError`` that names the setting, the value and what it must be.
 :func:`pyronas.config.resolve` and :meth:`pyronas.train_config.TrainConfig.check` call them.
@@ -10,9 +10,10 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 Test = tuple[Callable[[Any], bool], str]  # (test of a present value, what the value must be)
 
@@ -51,10 +52,6 @@ SEARCH_LIMITS: dict[str, Test] = {  # flat field of a resolved SearchConfig -> i
     "select_batches": POSITIVE_INT,
     "cost_weight": NON_NEGATIVE,
 }
-# method options are checked by their default's type, and by name: the words below (in an option's name)
-# mark a value that must be positive, or non-negative (prior_concentration, kl_weight, init_scale, ...)
-POSITIVE_WORDS = ("concentration", "precision", "variance", "temperature", "num_data")
-NON_NEGATIVE_WORDS = ("kl_weight", "scale", "threshold", "drop")
 
 
 def check_limits(settings: Any, limits: Mapping[str, Test], command: str) -> None:
@@ -76,37 +73,10 @@ def check_stages(stages: list[Mapping]) -> None:
             )
 
 
-def _option_test(name: str, default: Any) -> Test | None:
-    """The test of a method option's value, from its default's type and its name."""
-    if isinstance(default, bool):
-        return (lambda v: isinstance(v, bool)), "true or false"
-    if isinstance(default, int):
-        return _int(0 if any(w in name for w in NON_NEGATIVE_WORDS) else -(2**63))
-    if isinstance(default, float):
-        if any(w in name for w in POSITIVE_WORDS):
-            return POSITIVE
-        return NON_NEGATIVE if any(w in name for w in NON_NEGATIVE_WORDS) else _real(-math.inf, strict=True)
-    if isinstance(default, str):
-        return (lambda v: isinstance(v, str)), "a string"
-    return None
-
-
-def check_method_options(method: str, options: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
-    """Each ``--option`` names an option of the method (``defaults``), of its default's type and in range."""
-    unknown = [k for k in options if k not in defaults]
-    if unknown:
-        raise ValueError(f"method {method!r} has no option(s) {', '.join(unknown)}; see pyronas methods")
-    for name, value in options.items():
-        test = _option_test(name, defaults[name])
-        if test is not None and not test[0](value):
-            raise ValueError(
-                f"--option {name}={value!r} is not valid for {method}: it must be {test[1]} "
-                f"(default {defaults[name]!r}); see pyronas methods"
-            )
-
-
 def check_device(device: str | torch.device) -> None:
     """The device exists on this machine (``cuda`` without a GPU, or ``tpu``, is a one-line error)."""
+    import torch
+
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):

@@ -1,6 +1,8 @@
 """The step protocol settings (order, Nesterov, clip span, validation batches): resolved per method and space,
 reachable as flags and keywords, and left out of the resume key at the behaviour runs before them had."""
 
+import re
+
 import pytest
 
 from pyronas.build import resolve_search
@@ -42,9 +44,25 @@ def test_a_plugin_protocol_differs_per_space_and_is_checked():
     protocol = {"epochs": 3, "valid_batches": "random", "spaces": {"darts": {"step_order": "weights-first"}}}
     assert space_protocol(protocol, "darts") == {"epochs": 3, "valid_batches": "random", "step_order": "weights-first"}
     assert space_protocol(protocol, "nb201") == {"epochs": 3, "valid_batches": "random"}
-    spec = MethodSpec("x", "m:M", "g:G", protocol={"spaces": {"nb201": {"step_order": "sideways"}}})
     with pytest.raises(ValueError, match="unknown step_order 'sideways'"):
-        resolve(search_config("drnas"), spec.protocol, get_space("nb201"))
+        resolve(search_config("drnas"), {"spaces": {"nb201": {"step_order": "sideways"}}}, get_space("nb201"))
+
+
+@pytest.mark.parametrize(
+    "protocol, message",
+    [
+        ({"spaces": {"nb201": {"step_order": "sideways"}}}, "spaces['nb201'] step_order = 'sideways' is not valid"),
+        ({"epoch": 3}, "protocol has no setting 'epoch'; allowed: epochs, warmup_epochs"),
+        ({"epochs": "3"}, "protocol epochs = '3' is not valid: it must be an integer"),
+        ({"arch_lr": True}, "protocol arch_lr = True is not valid: it must be a number"),
+        ({"spaces": {"darts": {"channels": 4}}}, "spaces['darts'] has no setting 'channels'"),
+        ({"stages": [{"epochs": 2, "keep": 3}]}, "protocol stages = .* must be a list of stage dicts"),
+    ],
+)
+def test_a_protocol_is_checked_when_the_method_is_made(protocol, message):
+    with pytest.raises(ValueError, match=re.escape(message).replace(r"\.\*", ".*")) as error:
+        MethodSpec("x", "m:M", "g:G", protocol=protocol)
+    assert str(error.value).startswith("method 'x': ") and "\n" not in str(error.value)
 
 
 def test_flags_parse_into_the_settings():

@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-COST_METRICS = ("params", "flops", "latency")
+from pyronas.names import COST_METRICS
+
 UNITS = {"params": (1e-6, "M parameters"), "flops": (1e-6, "MFLOPs"), "latency": (1.0, "ms")}  # base -> reported
 SUFFIXES = {
     "params": {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9},

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from pyronas.data.datasets import ImageData
-
-DRAWS = ("epoch", "random", "random-replace")
+from pyronas.names import DRAWS
 
 
 def _mix(seed: int, epoch: int) -> int:

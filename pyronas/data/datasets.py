@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyronas.names import DATASETS
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-DATASETS = ("digits", "cifar10", "cifar100", "folder")
 
 
 class DataError(RuntimeError):

@@ -30,8 +30,8 @@ from pyro.optim import PyroOptim
 from pyronas.infer.params import ParameterSites
 from pyronas.infer.primitives import LOGITS, SUPERNET
 from pyronas.infer.site_recorder import SiteRecorder
+from pyronas.names import CLIP_SPANS
 
-CLIP_SPANS = ("weights", "weights+arch", "weights+arch-accumulated")
 KEPT_GRADS = "last_step_grads"  # the key of _KeepGrads' gradients in the architecture optimizer's state
 
 

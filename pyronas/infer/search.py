@@ -23,6 +23,7 @@ from pyronas.infer.checkpoint import CheckpointError
 from pyronas.infer.params import load_store_only_state, store_only_state
 from pyronas.infer.record import EpochTally, SearchRecorder
 from pyronas.infer.stages import Stage, as_stages, enter_stage
+from pyronas.names import STEP_ORDERS
 from pyronas.spaces import SearchSpace
 
 
@@ -30,7 +31,6 @@ class SearchDiverged(FloatingPointError):
     """The ELBO, or a parameter of a model or guide distribution, became NaN or infinite."""
 
 
-STEP_ORDERS = ("arch-first", "weights-first")  # which step of an iteration comes first
 INVALID_PARAMETER = ("Expected parameter", "Expected value argument")  # torch.distributions' validation errors
 
 

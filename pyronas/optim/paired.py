@@ -9,13 +9,14 @@ saved and loaded by parameter name, as :class:`~pyronas.optim.GroupedOptim` does
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
 
 import pyro
 import torch
 from pyro import poutine
-from pyro.params.param_store import normalize_param_name
+from pyro.params.param_store import module_from_param_with_module_name, normalize_param_name, user_param_name
 from torch.distributions import constraints
 
 from pyronas.optim.grouped import GroupedOptim
@@ -83,7 +84,7 @@ class NGVI(GroupedOptim):
         if isinstance(optim_args, Mapping):
             args.update(self._known(optim_args))
         elif callable(optim_args):
-            self.per_param = optim_args  # called with each location's name when its pair is added
+            self.per_param = _per_param(optim_args)  # called with each location's name when its pair is added
         elif optim_args is not None:
             args["lr"] = optim_args  # NGVI(0.01), as before optim_args
         args["betas"] = tuple(args["betas"])
@@ -177,7 +178,7 @@ class NGVI(GroupedOptim):
             constraint = store._constraints.get(scale, constraints.real)
             group = {"params": [loc_t, scale_t], "scale_constraint": constraint}
             if self.per_param is not None:
-                own = self._known(self.per_param(normalize_param_name(loc)))
+                own = self._known(self.per_param(loc))
                 self._check_num_data(own.get("num_data"))
                 if "num_data" not in own and self.kl_weight is not None:
                     own["num_data"] = 1.0 / self.kl_weight
@@ -195,3 +196,11 @@ class NGVI(GroupedOptim):
             for group in groups:
                 self.optimizer.add_param_group(group)
         self._load_pending()
+
+
+def _per_param(optim_args: Callable) -> Callable[[str], dict]:
+    """Pyro's callable ``optim_args`` as one function of a parameter's store name: called with the normalised name
+    (``fn(name)``), or with its module and parameter names (``fn(module_name, param_name)``, Pyro's older form)."""
+    if len(inspect.signature(optim_args).parameters) == 1:
+        return lambda name: optim_args(normalize_param_name(name))
+    return lambda name: optim_args(module_from_param_with_module_name(name), user_param_name(name))

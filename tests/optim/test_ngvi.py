@@ -214,6 +214,18 @@ def test_takes_pyros_callable_form_per_gaussian():
         fit(NGVI(lambda name: {"learning_rate": 0.1}), 1)
 
 
+def test_takes_pyros_older_two_argument_callable_form():
+    """``NGVI(lambda module_name, param_name: {...})``, the form Pyro still accepts (deprecated there)."""
+    seen = []
+
+    def per_param(module_name, param_name):
+        seen.append((module_name, param_name))
+        return dict(NGVI_ARGS)
+
+    reached, err, _ = fit(NGVI(per_param), 100)
+    assert len(seen) == 1 and seen[0][1].endswith("w") and err <= TOL and reached is not None
+
+
 class _Weighted(torch.nn.Module):
     def __init__(self, kl_weight):
         super().__init__()
