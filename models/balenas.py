@@ -63,5 +63,11 @@ SPEC = MethodSpec(
     BaLeNASModel,
     BaLeNASGuide,
     protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 3e-4, "arch_optim": "ngvi"},
+    option_bounds={
+        "prior_precision": "positive",
+        "kl_weight": "non-negative",
+        "init_scale": "positive",
+        "init_loc_scale": "non-negative",
+    },
     description="BaLeNAS: Gaussian op logits, mean-field Normal guide fitted by NGVI (Bayesian learning rule)",
 )

@@ -127,5 +127,11 @@ SPEC = MethodSpec(
         "arch_lr": 0.05,
         "arch_weight_decay": 0.0,
     },
+    option_bounds={
+        "init_variance": "positive",
+        "kl_weight": "non-negative",
+        "init_scale": "positive",
+        "threshold": "non-negative",
+    },
     description="BayesNAS: Gaussian op and edge gates under hierarchical ARD priors (one epoch), compression",
 )

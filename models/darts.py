@@ -70,5 +70,6 @@ SPEC = MethodSpec(
             }
         },
     },
+    option_bounds={"init_scale": "non-negative"},
     description="DARTS: flat prior on op logits, Delta guide (MAP), the point-estimate baseline",
 )

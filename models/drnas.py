@@ -102,5 +102,6 @@ SPEC = MethodSpec(
             {"epochs": 50, "warmup_epochs": 10, "partial_channels": 2, "keep_ops": 3},
         ),
     },
+    option_bounds={"prior_concentration": "positive", "kl_weight": "non-negative", "init_scale": "non-negative"},
     description="DrNAS: Dirichlet mixing weights per edge, pathwise gradients",
 )

@@ -132,6 +132,12 @@ SPEC = MethodSpec(
     PGNASModel,
     PGNASGuide,
     protocol={"epochs": 50, "warmup_epochs": 0, "weight_decay": 0.0},
+    option_bounds={
+        "temperature": "positive",
+        "length_scale": "positive",
+        "num_data": "positive",
+        "init_drop": "fraction",
+    },
     description="PGNAS: relaxed-Bernoulli keep-gates per op (variational dropout); paper: --select valid "
     "--samples 1500",
 )

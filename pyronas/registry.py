@@ -44,6 +44,8 @@ class MethodSpec:
             name, entries that override the others on that space (resolved by :func:`pyronas.config.resolve`).
             It is a partial config: checked when the spec is made (:func:`pyronas.config_resolve.check_protocol`).
         description: one line for ``pyronas methods``.
+        option_bounds: the range of each numeric option, declared: ``{option: "positive" | "non-negative" |
+            "fraction"}`` (fraction: 0 <= value <= 1), checked with the options' types.
     """
 
     name: str
@@ -51,11 +53,17 @@ class MethodSpec:
     guide: str | type
     protocol: dict = field(default_factory=dict)
     description: str = ""
+    option_bounds: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from pyronas.config_resolve import check_protocol
 
         check_protocol(self.name, self.protocol)  # a misspelt or wrongly-typed setting fails here, in one line
+        for name, bound in self.option_bounds.items():
+            if bound not in BOUNDS:
+                raise ValueError(
+                    f"method {self.name!r}: option_bounds[{name!r}] = {bound!r}; one of {', '.join(BOUNDS)}"
+                )
 
     @staticmethod
     def _load(path: str | type) -> type:
@@ -112,12 +120,27 @@ class MethodSpec:
                     value = json.loads(value)
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
-            must = problem(value, kind)
+            must = problem(value, kind) or _out_of_bounds(value, self.option_bounds.get(name))
             if must is not None:
                 raise ValueError(f"--option {name}={value!r} is not valid for {self.name}: it must be {must}; "
                                  f"its options: {listing}")  # fmt: skip
             out[name] = value
         return out
+
+
+BOUNDS = {  # option_bounds' names: (test, what the value must be)
+    "positive": (lambda v: v > 0, "> 0"),
+    "non-negative": (lambda v: v >= 0, ">= 0"),
+    "fraction": (lambda v: 0 <= v <= 1, "between 0 and 1"),
+}
+
+
+def _out_of_bounds(value: object, bound: str | None) -> str | None:
+    """What ``value`` must be under a declared bound, or ``None`` if it is within it (or there is none)."""
+    if bound is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    test, what = BOUNDS[bound]
+    return None if test(value) else what
 
 
 def _method_name(spec: object, entry_point: str | None) -> str:

@@ -34,6 +34,25 @@ def test_method_options_are_checked_against_the_constructors_signatures(options,
     assert isinstance(converted["prior_concentration"], float)
 
 
+@pytest.mark.parametrize(
+    "method, option, bad, message",
+    [("drnas", "prior_concentration", -1, "> 0"), ("drnas", "prior_concentration", 0, "> 0"),
+     ("balenas", "kl_weight", -0.1, ">= 0"), ("bayesnas", "init_variance", 0.0, "> 0"),
+     ("pgnas", "init_drop", 1.5, "between 0 and 1"), ("pgnas", "temperature", -0.2, "> 0")],
+)  # fmt: skip
+def test_method_options_out_of_their_declared_range_are_refused(method, option, bad, message):
+    spec = METHODS[method]
+    assert spec.option_bounds[option] and option in spec.options()  # the bound is declared for a real option
+    with pytest.raises(ValueError, match=f"{option}={float(bad)!r} is not valid for {method}: it must be {message}"):
+        spec.check_options({option: bad})
+    assert spec.check_options({option: spec.options()[option]})  # the default is within its range
+
+
+def test_every_declared_bound_names_an_option_of_its_method():
+    for name, spec in METHODS.items():
+        assert set(spec.option_bounds) <= set(spec.options()), name
+
+
 def test_devices_that_this_machine_lacks_are_one_line_errors():
     with pytest.raises(ValueError, match="not a torch device"):
         check_device("tpu")

@@ -6,7 +6,12 @@ parameters and FLOPs), and mixing weights give the differentiable :func:`expecte
 
 Tables are measured on standalone networks through the :class:`~pyronas.spaces.SearchSpace` interface
 (``derive``, ``one_hot``, ``network`` and the ``chosen_ops`` hook), so any space that provides the hook
-gets them. A cost-aware search wraps any method's model (no method file changes)::
+gets them. A space without the hook whose decisions interact (a network of your own,
+:class:`~pyronas.spaces.ModuleSpace`, where a width choice changes what the following layers cost) gets a
+:class:`JointCostTable` instead: every genotype's network measured (``genotypes``, up to
+``ModuleSpace.max_genotypes``), the expected cost an exact contraction; both kinds have the same methods.
+
+A cost-aware search wraps any method's model (no method file changes)::
 
     from pyronas.build import build_search
     from pyronas.costs import CostPrior, best_within_budget, params_table, search_size
@@ -26,6 +31,7 @@ A search does this itself with ``cost``, ``cost_weight`` and ``budget`` (``pyron
 from pyronas.costs.budget import OverBudget, best_within_budget
 from pyronas.costs.decompose import NonAdditiveCost
 from pyronas.costs.expected import edge_distribution, expected_cost
+from pyronas.costs.joint import JointCostTable
 from pyronas.costs.latency import latency_table, network_latency
 from pyronas.costs.objective import SearchCost, search_cost
 from pyronas.costs.prior import CostPrior, cost_penalty
@@ -38,6 +44,7 @@ __all__ = [
     "UNITS",
     "CostPrior",
     "CostTable",
+    "JointCostTable",
     "NetworkSize",
     "NonAdditiveCost",
     "OverBudget",

@@ -2,7 +2,8 @@
 
 The score of a genotype is the sum of the log-probabilities of its chosen candidates,
 ``sum(one_hot(genotype) * log p)``. Spaces that enumerate their genotypes
-(:meth:`~pyronas.spaces.SearchSpace.genotypes`, e.g. NB201's 15,625 cells) are searched exactly;
+(:meth:`~pyronas.spaces.SearchSpace.genotypes`, e.g. NB201's 15,625 cells, a network of your own up to
+:attr:`~pyronas.spaces.ModuleSpace.max_genotypes`) are searched exactly;
 others greedily by per-edge downgrades: starting from the unconstrained genotype, each step forbids, on one
 chosen edge, every op that costs at least as much as the chosen one (``derive`` then picks the best cheaper
 op, or another input), or on every edge of a cell type every op costing at least its costliest chosen op
@@ -17,7 +18,8 @@ from collections.abc import Mapping
 
 import torch
 
-from pyronas.costs.expected import edge_distribution
+from pyronas.costs.expected import edge_distribution, expected_cost
+from pyronas.costs.joint import CostTables
 from pyronas.costs.table import CostTable
 from pyronas.spaces import SearchSpace
 
@@ -41,12 +43,14 @@ def score(space: SearchSpace, genotype: str, logp: Mapping[str, torch.Tensor]) -
     return sum(float((hot[cell].double() * lp).sum()) for cell, lp in logp.items())
 
 
-_ENUMERATED: dict[tuple[type, str], tuple[list[str], dict[str, torch.Tensor]]] = {}
+_ENUMERATED: dict[tuple, tuple[list[str], dict[str, torch.Tensor]]] = {}
 
 
 def _all_one_hot(space: SearchSpace) -> tuple[list[str], dict[str, torch.Tensor]]:
-    """Every genotype and their one-hot weights ``{cell_type: [N, E, K]}`` (computed once per space class)."""
-    key = (type(space), space.name)
+    """Every genotype and their one-hot weights ``{cell_type: [N, E, K]}`` (computed once per space class, name and
+    candidates: two networks of one's own may share a name)."""
+    candidates = tuple((cell, space.candidate_names(cell)) for cell in space.cell_types)
+    key = (type(space), space.name, candidates)
     if key not in _ENUMERATED:
         genotypes = list(space.genotypes())
         hots = [space.one_hot(g) for g in genotypes]
@@ -54,10 +58,10 @@ def _all_one_hot(space: SearchSpace) -> tuple[list[str], dict[str, torch.Tensor]
     return _ENUMERATED[key]
 
 
-def _exhaustive(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTable, budget: float) -> str:
+def _exhaustive(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTables, budget: float) -> str:
     genotypes, hots = _all_one_hot(space)
     scores = sum((hots[cell] * logp[cell]).sum((-2, -1)) for cell in logp)
-    costs = table.fixed + sum((hots[cell] * table.table[cell]).sum((-2, -1)) for cell in table.table)
+    costs = expected_cost(table, hots, normalize=False)  # one-hot weights: each genotype's cost
     feasible = costs <= budget
     if not feasible.any():
         raise OverBudget(
@@ -82,7 +86,9 @@ def _moves(space: SearchSpace, genotype: str, scores: Mapping[str, torch.Tensor]
             yield trial
 
 
-def _greedy(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTable, budget: float) -> str:
+def _greedy(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTables, budget: float) -> str:
+    if not isinstance(table, CostTable):
+        raise ValueError(f"the greedy search needs per-candidate costs, not a {type(table).__name__}")
     scores = {cell: lp.clone() for cell, lp in logp.items()}
     genotype = space.derive(scores)
     cost = table.cost(space, genotype)
@@ -110,7 +116,7 @@ def _greedy(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTab
 def best_within_budget(
     space: SearchSpace,
     probabilities: Mapping[str, torch.Tensor],
-    table: CostTable,
+    table: CostTables,
     budget: float,
     *,
     exhaustive: bool | None = None,

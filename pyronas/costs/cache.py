@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from pyronas.costs.joint import CostTables, JointCostTable
 from pyronas.costs.table import CostTable
 
 
@@ -47,15 +48,16 @@ def cache_path(device: str, key: dict, directory: str | os.PathLike | None = Non
     return cache_dir(directory) / f"{slug}-{digest}.json"
 
 
-def load(path: Path) -> CostTable | None:
+def load(path: Path) -> CostTables | None:
     """The cached table at ``path``, or ``None`` if there is none (or it cannot be read)."""
     try:
-        return CostTable.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(path.read_text())
+        return (JointCostTable if data.get("kind") == "joint" else CostTable).from_json(data)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def store(path: Path, table: CostTable) -> None:
+def store(path: Path, table: CostTables) -> None:
     """Write ``table`` to ``path`` atomically (a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

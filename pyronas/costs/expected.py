@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from pyronas.costs.table import CostTable
+from pyronas.costs.joint import CostTables
 
 
 def edge_distribution(weights: torch.Tensor) -> torch.Tensor:
@@ -21,11 +21,13 @@ def edge_distribution(weights: torch.Tensor) -> torch.Tensor:
     return magnitude / magnitude.sum(-1, keepdim=True).clamp_min(torch.finfo(magnitude.dtype).tiny)
 
 
-def expected_cost(table: CostTable, weights: Mapping[str, torch.Tensor], *, normalize: bool = True) -> torch.Tensor:
-    """``fixed + sum_cells sum(p * table)``, with ``p`` the :func:`edge_distribution` of ``weights`` per cell.
+def expected_cost(table: CostTables, weights: Mapping[str, torch.Tensor], *, normalize: bool = True) -> torch.Tensor:
+    """The cost expected when every row's candidate is drawn from the :func:`edge_distribution` of ``weights``.
 
     Args:
-        table: per-candidate costs ``{cell_type: [E, K]}`` and the fixed part.
+        table: a :class:`~pyronas.costs.CostTable` (``fixed + sum_cells sum(p * table)``) or a
+            :class:`~pyronas.costs.JointCostTable` (``sum_a cost[a] * prod_rows p_row[a_row]``, exact whatever the
+            interactions between decisions).
         weights: mixing weights ``{cell_type: [..., E, K]}`` (leading batch dimensions allowed).
         normalize: turn weights into per-edge distributions first; ``False`` uses them as given.
 
@@ -33,10 +35,5 @@ def expected_cost(table: CostTable, weights: Mapping[str, torch.Tensor], *, norm
     genotypes keep only some edges (DARTS keeps 2 inputs per node), every edge counts here with its
     probabilities, so the expectation is over the supernet's edges, not over the derived network's.
     """
-    total = None
-    for cell, costs in table.table.items():
-        w = weights[cell]
-        p = edge_distribution(w) if normalize else w
-        term = (p * costs.to(device=p.device, dtype=p.dtype)).sum((-2, -1))
-        total = term if total is None else total + term
-    return total + table.fixed
+    p = {cell: edge_distribution(weights[cell]) if normalize else weights[cell] for cell in table.cell_types}
+    return table.expected(p)

@@ -3,7 +3,7 @@
 :func:`search_cost` measures the table of a metric (``params``, ``flops``, ``latency``) for the standalone
 networks a search derives and reports it in :data:`~pyronas.costs.units.UNITS` (millions of parameters,
 MFLOPs, ms). The prior is tempered in units of the *span*, the cost of the costliest architecture less
-that of the cheapest (each derived from the negated or plain costs), so ``weight = 1`` makes the costliest
+that of the cheapest (``table.extremes``), so ``weight = 1`` makes the costliest
 architecture ``e`` times less probable a priori than the cheapest at any network size; with a budget,
 only the expected cost above it is penalised. The derived architecture of a budgeted search is
 :func:`~pyronas.costs.budget.best_within_budget` of the op probabilities (the cheapest architecture where
@@ -22,12 +22,13 @@ from torch import nn
 from pyronas.costs.budget import OverBudget, best_within_budget
 from pyronas.costs.candidates import build
 from pyronas.costs.expected import expected_cost
+from pyronas.costs.joint import CostTables
 from pyronas.costs.latency import latency_table, network_latency
 from pyronas.costs.prior import CostPrior
 from pyronas.costs.size import count_flops, count_params, flops_table, params_table
-from pyronas.costs.table import CostTable, NetworkSize
+from pyronas.costs.table import NetworkSize
 from pyronas.costs.units import UNITS
-from pyronas.spaces import SearchSpace
+from pyronas.spaces import ModuleSpace, SearchSpace
 
 
 @dataclass
@@ -36,15 +37,17 @@ class SearchCost:
 
     Attributes:
         space: the search space.
-        table: per-candidate costs in the metric's reported unit (``table.metric``, ``table.unit``).
+        table: per-candidate or per-genotype costs in the metric's reported unit (``table.metric``, ``table.unit``).
         weight: lambda of the prior, per span (see the module docstring).
         budget: the most the derived architecture may cost, in ``table.unit``; ``None`` for none.
-        cheapest, costliest: the architectures ``space.derive`` forms from the negated and plain costs.
+        cheapest, costliest: the cheapest and costliest architectures (``table.extremes``: for a per-candidate
+            table those ``space.derive`` forms from the negated and plain costs, for a per-genotype one the exact
+            extremes).
         device: where latency is measured.
     """
 
     space: SearchSpace
-    table: CostTable
+    table: CostTables
     weight: float
     budget: float | None
     cheapest: str
@@ -118,15 +121,15 @@ def search_cost(
         table = TABLES[metric](space, size)
     factor, unit = UNITS[metric]
     table = table.scaled(factor, unit)
-    cheapest = space.derive({cell: -t for cell, t in table.table.items()})
-    costliest = space.derive(dict(table.table))
+    cheapest, costliest = table.extremes(space)
     cost = SearchCost(space, table, weight, None if budget is None else budget * factor, cheapest, costliest, device)
     if cost.span <= 0:
         raise ValueError(f"every {space.name} architecture has the same {metric}; drop --cost")
     low = table.cost(space, cheapest)
     if cost.budget is not None and cost.budget < low:
+        lower = "" if isinstance(space, ModuleSpace) else " or lower --channels / --cells-per-stage"
         raise OverBudget(
             f"budget = {cost.budget:g} {unit} is below the cheapest {space.name} architecture at this size "
-            f"({low:g} {unit}); raise --budget or lower --channels / --cells-per-stage"
+            f"({low:g} {unit}); raise --budget{lower}"
         )
     return cost

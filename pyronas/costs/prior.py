@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from pyronas.costs.expected import expected_cost
-from pyronas.costs.table import CostTable
+from pyronas.costs.joint import CostTables
 
 
 def cost_penalty(
-    table: CostTable,
+    table: CostTables,
     weights: Mapping[str, torch.Tensor],
     weight: float,
     budget: float | None = None,
@@ -41,7 +41,8 @@ class CostPrior(nn.Module):
 
     Args:
         model: the method's model (``arch()`` and ``forward(images, labels)``, see :mod:`pyronas.infer.contract`).
-        table: per-candidate costs (:func:`~pyronas.costs.params_table`, ``flops_table``, ``latency_table``).
+        table: per-candidate or per-genotype costs (:func:`~pyronas.costs.params_table`, ``flops_table``,
+            ``latency_table``).
         weight: factor of the penalty (loss units per table unit).
         budget: if given, only the expected cost above it is penalised (hinge).
         normalize: make mixing weights per-edge distributions before the expectation (see
@@ -56,7 +57,7 @@ class CostPrior(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        table: CostTable,
+        table: CostTables,
         weight: float,
         *,
         budget: float | None = None,
@@ -70,7 +71,7 @@ class CostPrior(nn.Module):
         self.model = model
         self.table, self.weight, self.budget, self.normalize, self.name = table, weight, budget, normalize, name
         object.__setattr__(self, "_target", supernet)  # not a child: its parameters stay the inner model's
-        self._on: dict[tuple[torch.device, torch.dtype], CostTable] = {}
+        self._on: dict[tuple[torch.device, torch.dtype], CostTables] = {}
 
     def __getattr__(self, name: str):
         try:
@@ -93,9 +94,7 @@ class CostPrior(nn.Module):
         first = next(iter(weights.values()))
         key = (first.device, first.dtype)
         if key not in self._on:  # the table on the weights' device, moved once
-            t = self.table
-            moved = {cell: c.to(device=first.device, dtype=first.dtype) for cell, c in t.table.items()}
-            self._on[key] = CostTable(t.metric, t.unit, t.fixed, moved, t.space, t.size, t.info)
+            self._on[key] = self.table.to(first.device, first.dtype)
         return cost_penalty(self._on[key], weights, self.weight, self.budget, normalize=self.normalize)
 
     def arch(self) -> dict[str, torch.Tensor]:
@@ -117,7 +116,7 @@ class CostPrior(nn.Module):
             raise RuntimeError(f"{type(self.model).__name__} never ran its supernet with mixing weights")
         weights = used[-1]
         if not isinstance(weights, Mapping):  # a one-cell space's supernet may take the bare [E, K] tensor
-            weights = dict(zip(self.table.table, [weights]))
+            weights = dict(zip(self.table.cell_types, [weights]))
         pyro.factor(self.name, -self.penalty(weights))
         return out
 

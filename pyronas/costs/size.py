@@ -1,4 +1,5 @@
-"""Exact parameter and FLOP tables of a space's standalone networks.
+"""Exact parameter and FLOP tables of a space's standalone networks: per candidate where the space maps its
+networks' modules to candidates (NB201, DARTS), per genotype otherwise (:mod:`pyronas.costs.joint`).
 
 FLOPs are those :class:`torch.utils.flop_counter.FlopCounterMode` counts for one image (convolutions and
 matrix products, two FLOPs per multiply-add; element-wise ops, BatchNorm and pooling other than by
@@ -13,7 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pyronas.costs.candidates import ChosenOp
 from pyronas.costs.decompose import decompose
-from pyronas.costs.table import CostTable, NetworkSize
+from pyronas.costs.joint import CostTables, joint_table, per_genotype
+from pyronas.costs.table import NetworkSize
 from pyronas.spaces import SearchSpace
 
 
@@ -31,15 +33,19 @@ def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def params_table(space: SearchSpace, size: NetworkSize) -> CostTable:
-    """Parameters (a count) of ``space``'s standalone networks at ``size``, per candidate and fixed."""
+def params_table(space: SearchSpace, size: NetworkSize) -> CostTables:
+    """Parameters of ``space``'s standalone networks at ``size``, per candidate and fixed (or per genotype)."""
+    if per_genotype(space):
+        return joint_table(space, size, "params", "count", lambda net: float(count_params(net)))
     return decompose(
         space, size, "params", "count", lambda op: float(count_params(op.module)), lambda net: float(count_params(net))
     )
 
 
-def flops_table(space: SearchSpace, size: NetworkSize) -> CostTable:
-    """FLOPs per image of ``space``'s standalone networks at ``size``, per candidate and fixed."""
+def flops_table(space: SearchSpace, size: NetworkSize) -> CostTables:
+    """FLOPs per image of ``space``'s standalone networks at ``size``, per candidate and fixed (or per genotype)."""
+    if per_genotype(space):
+        return joint_table(space, size, "flops", "flop", lambda net: float(count_flops(net, size.images())))
 
     def op_flops(op: ChosenOp) -> float:
         return float(count_flops(op.module, torch.zeros(op.input_shape)))

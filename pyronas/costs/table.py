@@ -6,6 +6,7 @@ weights it is the expectation :func:`pyronas.costs.expected.expected_cost`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -64,6 +65,29 @@ class CostTable:
         """The cost of ``genotype``'s standalone network: ``fixed + sum(one_hot * table)``."""
         hot = space.one_hot(genotype)
         return self.fixed + sum(float((hot[cell].double() * t).sum()) for cell, t in self.table.items())
+
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        """The architecture tables whose weights the expected cost reads."""
+        return tuple(self.table)
+
+    def expected(self, p: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``fixed + sum_cells sum(p * table)`` for per-edge distributions ``p = {cell_type: [..., E, K]}``: ``[...]``,
+        in ``p``'s dtype and device, differentiable in ``p``."""
+        total = None
+        for cell, costs in self.table.items():
+            w = p[cell]
+            term = (w * costs.to(device=w.device, dtype=w.dtype)).sum((-2, -1))
+            total = term if total is None else total + term
+        return total + self.fixed
+
+    def extremes(self, space: SearchSpace) -> tuple[str, str]:
+        """The cheapest and the costliest genotype as ``space.derive`` forms them from the negated and plain costs."""
+        return space.derive({cell: -t for cell, t in self.table.items()}), space.derive(dict(self.table))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> CostTable:
+        """The table with its costs on ``device`` in ``dtype`` (for a model's weights)."""
+        return replace(self, table={cell: t.to(device=device, dtype=dtype) for cell, t in self.table.items()})
 
     def scaled(self, factor: float, unit: str | None = None) -> CostTable:
         """The same table in another unit, every cost times ``factor`` (e.g. ``1e-6`` for millions)."""

@@ -9,9 +9,11 @@ by their number of candidates, ``"choices<K>"`` with one row per label, so a met
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -84,6 +86,7 @@ class ModuleSpace(SearchSpace):
     """
 
     default_cells_per_stage = 1  # unused: the network is the factory's
+    max_genotypes = 4096  # the most genotypes :meth:`genotypes` enumerates (each costed network is built once)
 
     def __init__(self, factory: Factory, name: str | None = None):
         self.factory = factory
@@ -187,6 +190,22 @@ class ModuleSpace(SearchSpace):
             for r, label in enumerate(self.tables[table]):
                 out[table][r, self.labels[label].index(chosen[label])] = 1.0
         return out
+
+    @property
+    def num_genotypes(self) -> int:
+        """How many genotypes the space holds: the product of the decisions' candidate counts."""
+        return math.prod(len(names) for names in self.labels.values())
+
+    def genotypes(self) -> Iterator[str]:
+        """Every genotype, canonical, the last label varying fastest; ``NotImplementedError`` (one line) above
+        :attr:`max_genotypes`."""
+        if self.num_genotypes > self.max_genotypes:
+            raise NotImplementedError(
+                f"{self.name} has {self.num_genotypes:,} genotypes, more than the {self.max_genotypes:,} a ModuleSpace "
+                "enumerates (ModuleSpace.max_genotypes)"
+            )
+        combinations = itertools.product(*self.labels.values())  # checked above, not on the first next()
+        return (json.dumps(dict(zip(self.labels, combination))) for combination in combinations)
 
     def op_parameters(self, supernet: nn.Module) -> dict[str, list[list[list[nn.Parameter]]]]:
         """Parameters of each candidate module per row (a :class:`~pyronas.nn.WidthChoice` has none)."""

@@ -2,6 +2,7 @@
 ``benchmarks/latency_tables.py``)."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -15,11 +16,12 @@ from tests.costs.conftest import SIZE, random_genotypes
 def test_latency_table_times_every_derived_op_and_sums_per_genotype(tmp_path):
     """Structure, not speed (timings belong to ``benchmarks/latency_tables.py``): every op that a genotype can
     hold has a positive latency (``none`` too: its op writes zeros), and a genotype's cost is the fixed part plus its
-    ops'."""
+    ops'. The fixed part is a median of residuals (whole network less its ops), so on a loaded machine its sign is
+    noise: only its being a number is structure."""
     space = get_space("nb201")
     table = latency_table(space, SIZE, cache_dir=tmp_path, warmup=1, repeats=3)
     ops = table.table["cell"]
-    assert table.fixed > 0 and ops.shape == (len(space.edge_names), len(space.ops)) and (ops > 0).all()
+    assert math.isfinite(table.fixed) and ops.shape == (len(space.edge_names), len(space.ops)) and (ops > 0).all()
     for genotype in random_genotypes(space, 4):
         chosen = space.one_hot(genotype)["cell"].bool()
         assert table.cost(space, genotype) == pytest.approx(table.fixed + float(ops[chosen].sum()))
