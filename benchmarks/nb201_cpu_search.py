@@ -48,7 +48,7 @@ import torch
 
 from pyronas.api import search
 from pyronas.benchmarks import NB201Table
-from pyronas.cli import USER_ERRORS
+from pyronas.cli import user_errors
 from pyronas.cli_options import parse, search_options
 from pyronas.config import ARCH_LR, option
 from pyronas.data import Batches, load_dataset, split_halves
@@ -289,5 +289,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except USER_ERRORS as e:  # a run folder that exists, bad settings: one line, as from pyronas search
+    except user_errors() as e:  # a run folder that exists, bad settings: one line, as from pyronas search
         sys.exit(f"nb201_cpu_search: error: {e}")
