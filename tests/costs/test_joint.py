@@ -5,10 +5,8 @@ import json
 import re
 from pathlib import Path
 
-import pyro
 import pytest
 import torch
-from pyro import poutine
 
 from pyronas.build import build_pair
 from pyronas.costs import (
@@ -30,6 +28,7 @@ from pyronas.costs.cache import load
 from pyronas.nn.examples import choice_convnet
 from pyronas.registry import get_method
 from pyronas.spaces import ModuleSpace
+from tests.costs.conftest import check_cost_factor
 
 DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=1, image_size=8)  # the search's size
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -197,19 +196,7 @@ def test_every_method_gets_the_joint_cost_factor_from_its_mixing_weights(method)
     model, guide = build_pair(get_method(method), supernet, space, {})
     table = params_table(space, DIGITS).scaled(1e-3)
     wrapped = CostPrior(model, table, 0.5)
-    used = []
-    supernet.register_forward_pre_hook(lambda module, args: used.append(args[1]))
-    images, labels = torch.randn(2, 1, 8, 8), torch.tensor([0, 2])
-    guide_trace = poutine.trace(guide).get_trace(images, labels)
-    trace = poutine.trace(poutine.replay(wrapped, trace=guide_trace)).get_trace(images, labels)
-    trace.compute_log_prob()
-    factor = trace.nodes["cost"]["log_prob_sum"]
-    assert torch.allclose(factor, -0.5 * expected_cost(table, used[-1]).to(factor.dtype))
-    factor.backward()  # the cost reaches the architecture distribution's parameters, not the network's weights
-    arch = [p for _, p in pyro.get_param_store().named_parameters()]
-    arch += [p for n, p in model.named_parameters() if not n.startswith("supernet.")]
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in arch)
-    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in supernet.parameters())
+    check_cost_factor(wrapped, model, guide, supernet, table, 0.5)
 
 
 def test_the_example_costs_what_the_readme_says():

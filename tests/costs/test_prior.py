@@ -1,6 +1,5 @@
 """The cost prior: expected cost, the factor in every method's model, the hinge, and a small search."""
 
-import pyro
 import pytest
 import torch
 from pyro import poutine
@@ -16,7 +15,7 @@ from pyronas.costs import (
 )
 from pyronas.registry import get_method
 from pyronas.spaces import get_space
-from tests.costs.conftest import SIZE, random_genotypes
+from tests.costs.conftest import SIZE, check_cost_factor, random_genotypes
 
 METHODS = ["darts", "drnas", "balenas", "bayesnas", "pgnas"]
 
@@ -60,21 +59,7 @@ def test_every_method_gets_the_cost_factor_from_its_mixing_weights(space, method
     assert getattr(wrapped, "kl_weight", 1.0) == getattr(model, "kl_weight", 1.0)
     assert callable(getattr(wrapped, "prune", None)) == callable(getattr(model, "prune", None))
 
-    used = []
-    supernet.register_forward_pre_hook(lambda module, args: used.append(args[1]))
-    images, labels = torch.randn(2, 1, 8, 8), torch.tensor([0, 2])
-    guide_trace = poutine.trace(guide).get_trace(images, labels)
-    trace = poutine.trace(poutine.replay(wrapped, trace=guide_trace)).get_trace(images, labels)
-    trace.compute_log_prob()
-    factor = trace.nodes["cost"]["log_prob_sum"]
-    assert torch.allclose(factor, -0.5 * expected_cost(table, used[-1]))
-    factor.backward()  # the cost reaches the architecture distribution's parameters
-    arch_params = [p for name, p in pyro.get_param_store().named_parameters()] + [
-        p for n, p in model.named_parameters() if not n.startswith("supernet.")
-    ]
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in arch_params)
-    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in supernet.parameters())
-
+    guide_trace = check_cost_factor(wrapped, model, guide, supernet, table, 0.5)
     arch_trace = poutine.trace(poutine.replay(wrapped.arch, trace=guide_trace)).get_trace()
     assert "cost" in arch_trace.nodes and wrapped.summary()["cost_prior"]["weight"] == 0.5
 
