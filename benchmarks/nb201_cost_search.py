@@ -169,7 +169,7 @@ def plot(rows: list[dict], table: NB201Table, budgets, path: Path) -> None:
     for budget in budgets:
         ax.axvline(budget, ls="--", c="0.5", lw=0.8)
     ax.set_xscale("log")
-    ax.set_ylim(80, 95)
+    ax.set_ylim(min([80.0] + [r["cifar10"] - 2 for r in rows]), 95)  # every found cell shown
     ax.set_xlabel("parameters (M, NB201 network)")
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
     ax.set_title("Budgeted search (dashed: budgets), CPU protocol")
