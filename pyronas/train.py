@@ -35,6 +35,7 @@ from pyronas.infer import seed_everything
 from pyronas.infer.claim import claim
 from pyronas.infer.rundir import RunDir, epoch_line, interrupted, kept, progress_bar
 from pyronas.nn.export import torch_only
+from pyronas.optim.respan import cosine_rate
 from pyronas.run_settings import TRAINING, Continuation, continue_training, given_settings, stored_run
 from pyronas.spaces import ModuleSpace, SearchSpace, get_space
 from pyronas.train_config import TrainConfig, default_cutout, infer_space, resolve
@@ -77,7 +78,7 @@ def count_parameters(net: nn.Module) -> int:
 
 def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
     """Learning rate of ``epoch`` (0-based) on a cosine from ``lr`` at epoch 0 towards 0 at ``epochs``."""
-    return 0.5 * lr * (1.0 + math.cos(math.pi * epoch / epochs))
+    return cosine_rate(lr, epoch, epochs)
 
 
 def _subset(data: ImageData, size: int | None, seed: int) -> ImageData:

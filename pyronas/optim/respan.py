@@ -17,6 +17,11 @@ import torch
 from pyronas.optim.grouped import GroupedOptim
 
 
+def cosine_rate(base: float, step: int, total: int, eta_min: float = 0.0) -> float:
+    """The rate of ``step`` (0-based) on a cosine from ``base`` at step 0 to ``eta_min`` at ``total``."""
+    return eta_min + 0.5 * (base - eta_min) * (1.0 + math.cos(math.pi * step / total))
+
+
 class RespannedCosine(torch.optim.lr_scheduler.LRScheduler):
     """Cosine from each group's initial rate to ``eta_min`` over ``T_max`` steps, in closed form of the step count.
 
@@ -30,7 +35,7 @@ class RespannedCosine(torch.optim.lr_scheduler.LRScheduler):
 
     def rate(self, base: float, step: int) -> float:
         """The rate of ``step`` on the cosine from ``base`` to ``eta_min`` over ``T_max`` steps."""
-        return self.eta_min + (base - self.eta_min) * (1.0 + math.cos(math.pi * step / self.T_max)) / 2.0
+        return cosine_rate(base, step, self.T_max, self.eta_min)
 
     def get_lr(self) -> list[float]:
         return [self.rate(base, self.last_epoch) for base in self.base_lrs]
