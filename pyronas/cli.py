@@ -162,10 +162,10 @@ def with_run(args, argv: list[str]):
     settings = getattr(args, "settings", None)
     if settings is None or not settings["resume"] or settings["overwrite"]:
         return args
-    from pyronas.run_settings import config_of, flat, given_settings, settings_record, stored_run
+    from pyronas.run_settings import config_of, flat, given_settings, has_run, settings_record
 
-    if stored_run(settings["out_dir"], args.kind) is None:  # the folder's guard says what is missing
-        return args
+    if not has_run(settings["out_dir"]):  # the folder's guard says what is missing; the run's kind is checked where
+        return args  # the command reads its checkpoint (run_settings.stored_run), so it is read once less
     given = {"out_dir", "resume"} | typed_settings(argv, args.kind)
     if args.config:
         given |= set(given_settings(config_of(args.kind, settings_record(args.config, args.kind)), type(settings)()))

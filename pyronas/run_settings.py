@@ -69,9 +69,14 @@ def kind_of(config: Mapping) -> str:
     return SEARCH if "method" in config else TRAINING
 
 
+def has_run(path: str | os.PathLike | None) -> bool:
+    """Whether folder ``path`` holds a run's checkpoint (without reading it)."""
+    return path is not None and (Path(path) / CHECKPOINT).is_file()
+
+
 def stored_run(path: str | os.PathLike | None, kind: str) -> StoredRun | None:
     """The run in folder ``path`` (``None`` when it holds no checkpoint); ``ValueError`` if it is another kind's."""
-    if path is None or not (Path(path) / CHECKPOINT).is_file():
+    if not has_run(path):
         return None
     from pyronas.infer.checkpoint import load_checkpoint
 
