@@ -9,7 +9,8 @@ Tables are measured on standalone networks through the :class:`~pyronas.spaces.S
 gets them. A space without the hook whose decisions interact (a network of your own,
 :class:`~pyronas.spaces.ModuleSpace`, where a width choice changes what the following layers cost) gets a
 :class:`JointCostTable` instead: every genotype's network measured (``genotypes``, up to
-``ModuleSpace.max_genotypes``), the expected cost an exact contraction; both kinds have the same methods.
+``ModuleSpace.max_genotypes``), the expected cost an exact contraction; a larger one a :class:`GroupedCostTable`,
+one joint part per group of interacting decisions (:mod:`pyronas.costs.grouped`). All kinds have the same methods.
 
 A cost-aware search wraps any method's model (no method file changes)::
 
@@ -31,6 +32,7 @@ A search does this itself with ``cost``, ``cost_weight`` and ``budget`` (``pyron
 from pyronas.costs.budget import OverBudget, best_within_budget
 from pyronas.costs.decompose import NonAdditiveCost
 from pyronas.costs.expected import edge_distribution, expected_cost
+from pyronas.costs.grouped import GroupedCostTable
 from pyronas.costs.joint import JointCostTable
 from pyronas.costs.latency import latency_table, network_latency
 from pyronas.costs.objective import SearchCost, search_cost
@@ -44,6 +46,7 @@ __all__ = [
     "UNITS",
     "CostPrior",
     "CostTable",
+    "GroupedCostTable",
     "JointCostTable",
     "NetworkSize",
     "NonAdditiveCost",

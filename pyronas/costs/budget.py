@@ -4,6 +4,8 @@ The score of a genotype is the sum of the log-probabilities of its chosen candid
 ``sum(one_hot(genotype) * log p)``. Spaces that enumerate their genotypes
 (:meth:`~pyronas.spaces.SearchSpace.genotypes`, e.g. NB201's 15,625 cells, a network of your own up to
 :attr:`~pyronas.spaces.ModuleSpace.max_genotypes`) are searched exactly;
+a network of one's own costed by groups of interacting decisions (:mod:`pyronas.costs.grouped`) exactly, by
+dynamic programming over the groups (each group's best score at each cost, Pareto fronts merged group by group);
 others greedily by per-edge downgrades: starting from the unconstrained genotype, each step forbids, on one
 chosen edge, every op that costs at least as much as the chosen one (``derive`` then picks the best cheaper
 op, or another input), or on every edge of a cell type every op costing at least its costliest chosen op
@@ -19,7 +21,9 @@ from collections.abc import Mapping
 import torch
 
 from pyronas.costs.expected import edge_distribution, expected_cost
+from pyronas.costs.grouped import GroupedCostTable
 from pyronas.costs.joint import CostTables
+from pyronas.costs.rows import genotype_at
 from pyronas.costs.table import CostTable
 from pyronas.spaces import SearchSpace
 
@@ -113,6 +117,47 @@ def _greedy(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: CostTab
     return genotype
 
 
+def _pareto(cost: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Indices of the entries no other entry beats (cheaper or as cheap, and better), cheapest first."""
+    order = score.argsort(descending=True, stable=True)
+    order = order[cost[order].argsort(stable=True)]  # by cost, then by score, best first
+    best_before = torch.cat([score.new_full((1,), -torch.inf), score[order].cummax(0).values[:-1]])
+    return order[score[order] > best_before]
+
+
+def _by_groups(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: GroupedCostTable, budget: float) -> str:
+    per_row = [lp for cell, count in table.rows.items() for lp in logp[cell][:count]]
+    slack = budget - table.base + 1e-12 * max(1.0, abs(budget))  # what the groups' parts may add (and rounding)
+    fronts = []  # per group: (cost, score, flat combination) of its Pareto front
+    for group, part in zip(table.groups, table.parts):
+        score = torch.zeros(part.shape, dtype=torch.float64)
+        for axis, r in enumerate(group):
+            score = score + per_row[r].reshape([-1 if a == axis else 1 for a in range(len(group))])
+        cost, score = part.flatten(), score.flatten()
+        keep = _pareto(cost, score)
+        fronts.append((cost[keep], score[keep], keep))
+    least_after = [sum(float(c.min()) for c, _, _ in fronts[g:]) for g in range(len(fronts) + 1)]
+    cost, score = torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    steps = []  # per group: (previous state, combination) of each state kept
+    for g, (group_cost, group_score, combination) in enumerate(fronts):
+        total_cost = (cost[:, None] + group_cost[None, :]).flatten()
+        total_score = (score[:, None] + group_score[None, :]).flatten()
+        feasible = (total_cost + least_after[g + 1] <= slack).nonzero().squeeze(1)
+        if not len(feasible):
+            raise OverBudget(f"no {space.name} genotype costs <= {budget:g} {table.unit}; the cheapest costs "
+                             f"{table.base + least_after[0]:g}")  # fmt: skip
+        kept = feasible[_pareto(total_cost[feasible], total_score[feasible])]
+        steps.append((kept // len(group_cost), combination[kept % len(group_cost)]))
+        cost, score = total_cost[kept], total_score[kept]
+    state = int(score.argmax())
+    index = [0] * len(per_row)
+    for group, part, (previous, combination) in reversed(list(zip(table.groups, table.parts, steps))):
+        for r, k in zip(group, torch.unravel_index(combination[state], part.shape)):
+            index[r] = int(k)
+        state = int(previous[state])
+    return genotype_at(space, index)
+
+
 def best_within_budget(
     space: SearchSpace,
     probabilities: Mapping[str, torch.Tensor],
@@ -137,4 +182,6 @@ def best_within_budget(
             exhaustive = True
         except NotImplementedError:
             exhaustive = False
+    if not exhaustive and isinstance(table, GroupedCostTable):
+        return _by_groups(space, logp, table, budget)
     return (_exhaustive if exhaustive else _greedy)(space, logp, table, budget)

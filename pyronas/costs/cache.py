@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from pyronas.costs.grouped import GroupedCostTable
 from pyronas.costs.joint import CostTables, JointCostTable
 from pyronas.costs.table import CostTable
 
@@ -52,7 +53,8 @@ def load(path: Path) -> CostTables | None:
     """The cached table at ``path``, or ``None`` if there is none (or it cannot be read)."""
     try:
         data = json.loads(path.read_text())
-        return (JointCostTable if data.get("kind") == "joint" else CostTable).from_json(data)
+        kinds = {"joint": JointCostTable, "grouped": GroupedCostTable}
+        return kinds.get(data.get("kind"), CostTable).from_json(data)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -9,7 +9,8 @@ genotype by genotype: its standalone network (``space.network``, what runs: chos
 built and measured once per genotype, and the table keeps ``cost[a_1, ..., a_R]``, one axis per row (decision) of
 each architecture table. Under independent per-row distributions ``p_r`` the expected cost
 ``sum_a cost[a] * prod_r p_r[a_r]`` is then exact, whatever the interactions: one tensor contraction
-(:meth:`JointCostTable.expected`), differentiable in the ``p_r``.
+(:meth:`JointCostTable.expected`), differentiable in the ``p_r``. A space with more genotypes than it enumerates is
+costed by groups of interacting decisions instead (:mod:`pyronas.costs.grouped`).
 """
 
 from __future__ import annotations
@@ -22,31 +23,16 @@ import torch
 from torch import nn
 
 from pyronas.costs.candidates import build
+from pyronas.costs.grouped import GroupedCostTable, grouped_table
+from pyronas.costs.rows import genotype_at, genotype_index, row_distributions, row_sizes
 from pyronas.costs.table import CostTable, NetworkSize
 from pyronas.spaces import SearchSpace
 
 
 def per_genotype(space: SearchSpace) -> bool:
-    """Whether ``space`` is costed genotype by genotype (:class:`JointCostTable`): it does not map a network's modules
+    """Whether ``space`` is costed on whole networks (:func:`joint_table`): it does not map a network's modules
     to candidate ops (:meth:`~pyronas.spaces.SearchSpace.chosen_ops`), so its costs cannot be split per candidate."""
     return type(space).chosen_ops is SearchSpace.chosen_ops
-
-
-def every_genotype(space: SearchSpace) -> list[str]:
-    """``space.genotypes()`` as a list; a one-line ``ValueError`` where the space does not enumerate them."""
-    try:
-        return list(space.genotypes())
-    except NotImplementedError as error:
-        raise ValueError(
-            f"cannot cost {space.name}'s networks: its costs are measured per genotype (decisions such as widths "
-            f"interact) and {error}"
-        ) from None
-
-
-def genotype_index(space: SearchSpace, genotype: str) -> tuple[int, ...]:
-    """The table index of ``genotype``: its candidate on every row of every architecture table, in table order."""
-    hot = space.one_hot(genotype)
-    return tuple(k for cell in space.arch_shape for k in hot[cell].argmax(-1).tolist())
 
 
 @dataclass(frozen=True)
@@ -84,13 +70,10 @@ class JointCostTable:
     def expected(self, p: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """``sum_a costs[a] * prod_r p_r[a_r]`` for per-row distributions ``p = {table: [..., rows, K]}``: ``[...]``,
         in ``p``'s dtype and device, differentiable in ``p``. One-hot rows give that genotype's cost exactly."""
-        first = p[self.cell_types[0]]
-        operands: list = [self.costs.to(device=first.device, dtype=first.dtype), list(range(self.costs.dim()))]
-        axis = 0
-        for cell, rows in self.rows.items():
-            for r in range(rows):
-                operands += [p[cell][..., r, :], [Ellipsis, axis]]
-                axis += 1
+        per_row = row_distributions(p, self.rows)
+        operands: list = [self.costs.to(device=per_row[0].device, dtype=per_row[0].dtype), list(range(len(per_row)))]
+        for axis, row in enumerate(per_row):
+            operands += [row, [Ellipsis, axis]]
         return torch.einsum(*operands, [Ellipsis])
 
     def extremes(self, space: SearchSpace) -> tuple[str, str]:
@@ -98,13 +81,7 @@ class JointCostTable:
         return self._genotype(space, int(self.costs.argmin())), self._genotype(space, int(self.costs.argmax()))
 
     def _genotype(self, space: SearchSpace, flat: int) -> str:
-        index = iter(torch.unravel_index(torch.tensor(flat), self.costs.shape))
-        scores = {}
-        for cell, (rows, k) in space.arch_shape.items():
-            scores[cell] = torch.zeros(rows, k)
-            for r in range(rows):
-                scores[cell][r, int(next(index))] = 1.0
-        return space.derive(scores)
+        return genotype_at(space, [int(k) for k in torch.unravel_index(torch.tensor(flat), self.costs.shape)])
 
     def scaled(self, factor: float, unit: str | None = None) -> JointCostTable:
         """The same table in another unit, every cost times ``factor``."""
@@ -132,16 +109,24 @@ def joint_table(
     metric: str,
     unit: str,
     network_cost: Callable[[nn.Module], float],
+    signature: Callable[[nn.Module], tuple[float, ...]],
     *,
+    exact: bool = True,
     device: torch.device | str = "cpu",
     info: dict | None = None,
-) -> JointCostTable:
-    """The :class:`JointCostTable` of ``metric``: ``network_cost`` of every genotype's standalone network at ``size``
-    (built on ``device``, in eval mode). A one-line ``ValueError`` where ``space`` does not enumerate its genotypes."""
-    genotypes = every_genotype(space)
+) -> JointCostTable | GroupedCostTable:
+    """The cost of ``space``'s standalone networks at ``size`` (built on ``device``, in eval mode) by
+    ``network_cost``: a :class:`JointCostTable` of every genotype where the space enumerates them
+    (``space.genotypes()``), else a :class:`~pyronas.costs.grouped.GroupedCostTable` of its groups of interacting
+    decisions (``signature``, ``exact``: see :func:`~pyronas.costs.grouped.grouped_table`)."""
+    try:
+        genotypes = list(space.genotypes())
+    except NotImplementedError:
+        limit = getattr(space, "max_genotypes", 4096)
+        return grouped_table(space, size, metric, unit, network_cost, signature, exact=exact,
+                             max_combinations=limit, device=device, info=info)  # fmt: skip
     rows = {cell: rows for cell, (rows, _) in space.arch_shape.items()}
-    shape = [k for rows, k in space.arch_shape.values() for _ in range(rows)]
-    costs = torch.full(shape, torch.nan, dtype=torch.float64)
+    costs = torch.full(row_sizes(space), torch.nan, dtype=torch.float64)
     for genotype in genotypes:
         costs[genotype_index(space, genotype)] = float(network_cost(build(space, genotype, size, device)))
     if costs.isnan().any():
@@ -149,4 +134,4 @@ def joint_table(
     return JointCostTable(metric, unit, costs, rows, space.name, size, dict(info or {}, genotypes=len(genotypes)))
 
 
-CostTables = CostTable | JointCostTable  # a table of either kind: both have the same methods
+CostTables = CostTable | JointCostTable | GroupedCostTable  # a table of any kind: all have the same methods

@@ -24,6 +24,7 @@ from pyronas.costs import cache
 from pyronas.costs.candidates import ChosenOp
 from pyronas.costs.decompose import decompose
 from pyronas.costs.joint import CostTables, joint_table, per_genotype
+from pyronas.costs.size import structure
 from pyronas.costs.table import NetworkSize
 from pyronas.spaces import SearchSpace
 
@@ -89,7 +90,7 @@ def latency_table(
                                warmup, repeats)  # fmt: skip
 
     if per_genotype(space):
-        table = joint_table(space, size, "latency", "ms", whole, device=device, info=info)
+        table = joint_table(space, size, "latency", "ms", whole, structure(size), exact=False, device=device, info=info)
         cache.store(path, table)
         return table
     timed: dict[tuple[str, tuple[int, ...]], float] = {}  # equal modules on equal inputs are timed once

@@ -11,6 +11,7 @@ import torch
 from pyronas.build import build_pair
 from pyronas.costs import (
     CostPrior,
+    GroupedCostTable,
     JointCostTable,
     NetworkSize,
     OverBudget,
@@ -62,17 +63,21 @@ def random_probabilities(space, seed: int = 0, batch: tuple = ()) -> dict[str, t
     return {c: torch.rand(*batch, *s, generator=g, dtype=torch.float64).softmax(-1) for c, s in shapes}
 
 
-def test_the_example_enumerates_its_genotypes_and_refuses_too_many_in_one_line(monkeypatch):
+def test_the_example_enumerates_its_genotypes_or_is_costed_by_groups_above_the_limit(monkeypatch):
     space = ModuleSpace(choice_convnet)
     genotypes = list(space.genotypes())
     assert space.num_genotypes == len(set(genotypes)) == 12 and all(space.validate(g) == g for g in genotypes)
+    joint = params_table(space, DIGITS)
     monkeypatch.setattr(ModuleSpace, "max_genotypes", 10)
     with pytest.raises(NotImplementedError, match="has 12 genotypes, more than the 10") as refused:
         space.genotypes()  # refused on the call, not on the first next()
     assert "\n" not in str(refused.value)
-    with pytest.raises(ValueError, match="cannot cost .* has 12 genotypes, more than the 10") as refused:
+    grouped = params_table(space, DIGITS)  # the width narrows the first kernel block only: depth is a group alone
+    assert isinstance(grouped, GroupedCostTable) and grouped.info["groups"] == [["width", "kernel"], ["depth"]]
+    assert [grouped.cost(space, g) for g in genotypes] == [joint.cost(space, g) for g in genotypes]
+    monkeypatch.setattr(ModuleSpace, "max_genotypes", 5)
+    with pytest.raises(ValueError, match="decisions .* interact and together have 6 combinations, more than the 5"):
         params_table(space, DIGITS)
-    assert "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize("metric", ["params", "flops"])

@@ -105,10 +105,10 @@ def test_the_command_line_searches_the_example_with_each_metric(metric, tmp_path
     assert cost["metric"] == metric and cost["genotype"]["flops"] > 0
 
 
-def test_a_space_too_large_to_enumerate_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("pyronas.spaces.ModuleSpace.max_genotypes", 8)
+def test_a_space_whose_interacting_decisions_are_too_many_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("pyronas.spaces.ModuleSpace.max_genotypes", 5)
     out = tmp_path / "run"
     assert main(["search", "--space", EXAMPLE, *TINY, "--cost", "flops", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "has 12 genotypes, more than the 8 a ModuleSpace enumerates" in err, err
+    assert err.count("\n") == 1 and "width, kernel interact and together have 6 combinations" in err, err
     assert not (out / "log.jsonl").exists()

@@ -1,0 +1,46 @@
+"""A space's decisions as one flat list of rows: every row of every architecture table, tables in ``arch_shape``
+order. Cost tables of one's own networks index genotypes by their candidate on each row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from pyronas.spaces import SearchSpace
+
+
+def row_sizes(space: SearchSpace) -> list[int]:
+    """The number of candidates of every row, in flat row order."""
+    return [k for rows, k in space.arch_shape.values() for _ in range(rows)]
+
+
+def row_labels(space: SearchSpace) -> list[str]:
+    """A readable name of every row: the space's row name where it has one (a label of one's own network)."""
+    names = []
+    for cell, (rows, _) in space.arch_shape.items():
+        row_names = getattr(space, "row_names", None)
+        names += list(row_names(cell)) if row_names else [f"{cell}[{r}]" for r in range(rows)]
+    return names
+
+
+def genotype_index(space: SearchSpace, genotype: str) -> tuple[int, ...]:
+    """The candidate ``genotype`` chooses on every row, in flat row order."""
+    hot = space.one_hot(genotype)
+    return tuple(k for cell in space.arch_shape for k in hot[cell].argmax(-1).tolist())
+
+
+def genotype_at(space: SearchSpace, index: Sequence[int]) -> str:
+    """The genotype choosing candidate ``index[r]`` on every row ``r`` (flat row order)."""
+    chosen = iter(index)
+    scores = {}
+    for cell, (rows, k) in space.arch_shape.items():
+        scores[cell] = torch.zeros(rows, k)
+        for r in range(rows):
+            scores[cell][r, int(next(chosen))] = 1.0
+    return space.derive(scores)
+
+
+def row_distributions(p: Mapping[str, torch.Tensor], rows: Mapping[str, int]) -> list[torch.Tensor]:
+    """Per-table distributions ``{table: [..., rows, K]}`` as one ``[..., K]`` tensor per row, in flat row order."""
+    return [p[cell][..., r, :] for cell, count in rows.items() for r in range(count)]
