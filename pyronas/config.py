@@ -234,7 +234,8 @@ class SearchConfig(Mapping):
     cost_size: dict = COSTS(
         help="the standalone network whose costs are counted, as a JSON object of channels, cells_per_stage and "
         'image_size, e.g. \'{"channels": 16, "cells_per_stage": 5, "image_size": 32}\' to search a small '
-        "supernet under the budget of NB201's full-size network (default: the search's own size)",
+        "supernet under the budget of NB201's full-size network (default: the search's own size; a network of "
+        "your own takes image_size only)",
         factory=dict,
         before={},
         json=True,

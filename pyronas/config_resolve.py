@@ -119,6 +119,10 @@ def resolve(config: SearchConfig, protocol: Mapping, space: Any) -> SearchConfig
         **step,
         **check_costs(c.cost, c.cost_weight, c.budget, c.cost_size),
     )
+    unsized = [] if getattr(space, "sized", True) else sorted(set(resolved.cost_size) & {"channels", "cells_per_stage"})
+    if unsized:
+        raise ValueError(f"--cost-size {unsized[0]} does not apply to {space.name}: its factory fixes the network's "
+                         "size; give only image_size")  # fmt: skip
     if resolved.budget is not None and c.select != "argmax":
         raise ValueError(f"--budget constrains the argmax architecture; drop --select {c.select} or --budget")
     check_device(c.device)

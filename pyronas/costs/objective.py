@@ -28,7 +28,7 @@ from pyronas.costs.prior import CostPrior
 from pyronas.costs.size import count_flops, count_params, flops_table, params_table
 from pyronas.costs.table import NetworkSize
 from pyronas.costs.units import UNITS
-from pyronas.spaces import ModuleSpace, SearchSpace
+from pyronas.spaces import SearchSpace
 
 
 @dataclass
@@ -127,7 +127,7 @@ def search_cost(
         raise ValueError(f"every {space.name} architecture has the same {metric}; drop --cost")
     low = table.cost(space, cheapest)
     if cost.budget is not None and cost.budget < low:
-        lower = "" if isinstance(space, ModuleSpace) else " or lower --channels / --cells-per-stage"
+        lower = " or lower --channels / --cells-per-stage" if space.sized else ""
         raise OverBudget(
             f"budget = {cost.budget:g} {unit} is below the cheapest {space.name} architecture at this size "
             f"({low:g} {unit}); raise --budget{lower}"

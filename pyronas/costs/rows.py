@@ -16,12 +16,8 @@ def row_sizes(space: SearchSpace) -> list[int]:
 
 
 def row_labels(space: SearchSpace) -> list[str]:
-    """A readable name of every row: the space's row name where it has one (a label of one's own network)."""
-    names = []
-    for cell, (rows, _) in space.arch_shape.items():
-        row_names = getattr(space, "row_names", None)
-        names += list(row_names(cell)) if row_names else [f"{cell}[{r}]" for r in range(rows)]
-    return names
+    """The name of every row (:meth:`~pyronas.spaces.SearchSpace.row_names`: a label of one's own network)."""
+    return [name for cell in space.arch_shape for name in space.row_names(cell)]
 
 
 def genotype_index(space: SearchSpace, genotype: str) -> tuple[int, ...]:

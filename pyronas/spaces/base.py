@@ -27,6 +27,7 @@ class SearchSpace(abc.ABC):
     edge_names: tuple[str, ...]
     cell_types: tuple[str, ...]
     default_cells_per_stage: int  # the supernet's cells per stage in the space's published search protocol
+    sized = True  # ``channels`` and ``cells_per_stage`` set the networks' size (not where a factory fixes it)
 
     @property
     def arch_shape(self) -> dict[str, tuple[int, int]]:

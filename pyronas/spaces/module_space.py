@@ -86,6 +86,7 @@ class ModuleSpace(SearchSpace):
     """
 
     default_cells_per_stage = 1  # unused: the network is the factory's
+    sized = False  # the factory fixes the network's size
     max_genotypes = 4096  # the most genotypes :meth:`genotypes` enumerates (each costed network is built once)
 
     def __init__(self, factory: Factory, name: str | None = None):

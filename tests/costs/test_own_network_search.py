@@ -112,3 +112,14 @@ def test_a_space_whose_interacting_decisions_are_too_many_is_refused_in_one_line
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "width, kernel interact and together have 6 combinations" in err, err
     assert not (out / "log.jsonl").exists()
+
+
+def test_a_cost_size_the_factory_fixes_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["search", "--space", EXAMPLE, *TINY, "--cost", "params", "--out", str(out)]
+    assert main([*args, "--cost-size", '{"channels": 16}']) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--cost-size channels does not apply to {EXAMPLE}" in err, err
+    assert not out.exists()
+    assert main([*args, "--cost-size", '{"image_size": 16}']) == 0  # the input size does apply
+    assert json.loads((out / "result.json").read_text())["cost"]["size"]["image_size"] == 16
