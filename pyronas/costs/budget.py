@@ -27,6 +27,7 @@ from pyronas.costs.rows import genotype_at
 from pyronas.costs.table import CostTable
 from pyronas.spaces import SearchSpace
 
+PAIRS = 1 << 22  # the most (state, combination) pairs the search by groups holds at once
 FORBIDDEN = -1e30  # score of a forbidden candidate: finite, so derive still forms a genotype where it must
 
 
@@ -140,15 +141,22 @@ def _by_groups(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: Grou
     cost, score = torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
     steps = []  # per group: (previous state, combination) of each state kept
     for g, (group_cost, group_score, combination) in enumerate(fronts):
-        total_cost = (cost[:, None] + group_cost[None, :]).flatten()
-        total_score = (score[:, None] + group_score[None, :]).flatten()
-        feasible = (total_cost + least_after[g + 1] <= slack).nonzero().squeeze(1)
-        if not len(feasible):
+        m, kept = len(group_cost), []  # states times the group's front, in blocks of at most PAIRS pairs
+        for start in range(0, len(cost), max(1, PAIRS // m)):
+            block = slice(start, start + max(1, PAIRS // m))
+            total = (cost[block, None] + group_cost[None, :]).flatten()
+            feasible = (total + least_after[g + 1] <= slack).nonzero().squeeze(1)
+            total_score = (score[block, None] + group_score[None, :]).flatten()[feasible]
+            kept.append(start * m + feasible[_pareto(total[feasible], total_score)])
+        kept = torch.cat(kept)
+        if not len(kept):
             raise OverBudget(f"no {space.name} genotype costs <= {budget:g} {table.unit}; the cheapest costs "
                              f"{table.base + least_after[0]:g}")  # fmt: skip
-        kept = feasible[_pareto(total_cost[feasible], total_score[feasible])]
-        steps.append((kept // len(group_cost), combination[kept % len(group_cost)]))
-        cost, score = total_cost[kept], total_score[kept]
+        previous, choice = kept // m, kept % m
+        total_cost, total_score = cost[previous] + group_cost[choice], score[previous] + group_score[choice]
+        front = _pareto(total_cost, total_score)
+        steps.append((previous[front], combination[choice[front]]))
+        cost, score = total_cost[front], total_score[front]
     state = int(score.argmax())
     index = [0] * len(per_row)
     for group, part, (previous, combination) in reversed(list(zip(table.groups, table.parts, steps))):

@@ -85,11 +85,13 @@ class SearchCost:
         return out
 
     def settings(self) -> dict:
-        """The cost settings as ``result.json`` records them."""
+        """The cost settings as ``result.json`` records them (with a table by groups of decisions, the groups and its
+        check on networks measured whole)."""
         t, space = self.table, self.space
         return {"metric": t.metric, "unit": t.unit, "weight": self.weight, "budget": self.budget, "span": self.span,
                 "cheapest": t.cost(space, self.cheapest), "costliest": t.cost(space, self.costliest),
-                "size": dataclasses.asdict(t.size)}  # fmt: skip
+                "size": dataclasses.asdict(t.size),
+                **{key: t.info[key] for key in ("groups", "check") if key in t.info}}  # fmt: skip
 
     def measure(self, genotype: str) -> dict:
         """Costs of ``genotype``'s standalone network: ``params``, ``flops`` (per image) counted on the network,

@@ -124,7 +124,9 @@ def test_expected_cost_equals_the_joint_tables_and_is_differentiable(chain, tabl
     assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in weights.values())
 
 
-def test_extremes_and_the_budgeted_genotype_equal_brute_force(chain, tables, monkeypatch):
+@pytest.mark.parametrize("pairs", [1 << 22, 5], ids=["one-block", "blocks-of-5-pairs"])
+def test_extremes_and_the_budgeted_genotype_equal_brute_force(chain, tables, monkeypatch, pairs):
+    monkeypatch.setattr("pyronas.costs.budget.PAIRS", pairs)
     joint, grouped = tables
     genotypes = list(chain.genotypes())
     costs = {g: joint.cost(chain, g) for g in genotypes}
@@ -174,3 +176,5 @@ def test_a_search_of_a_network_too_large_to_enumerate_holds_its_budget(chain, ta
     net = chain.network(result.genotype, num_classes=10, in_channels=1)
     assert result.cost["genotype"]["params"] == count_params(net) <= budget
     assert result.cost["genotype"]["predicted"] == pytest.approx(count_params(net) * 1e-6)
+    assert result.cost["groups"] == [["width", "block1", "block2"], ["block0"]]  # recorded with the result
+    assert result.cost["check"] == {"networks": 32, "median_relative_error": 0.0, "max_relative_error": 0.0}
