@@ -51,7 +51,8 @@ class GroupedCostTable:
         rows: ``{table: number of rows}``, in the space's order.
         space: the search space's name.
         size: the network the table was measured on.
-        info: anything else worth keeping (group labels, the check, device, repetitions, ...), JSON-able.
+        info: anything else worth keeping (group labels, the check, how many networks were built, device,
+            repetitions, ...), JSON-able.
     """
 
     metric: str
@@ -195,11 +196,14 @@ def grouped_table(
     """
     sizes = row_sizes(space)
     built: dict[tuple[int, ...], nn.Module] = {}
+    builds = 0
 
     def network(index: tuple[int, ...]) -> nn.Module:
+        nonlocal builds
         if index not in built:
             built.clear()  # one network at a time: a large network of one's own need not fit twice
             built[index] = build(space, genotype_at(space, index), size, device)
+            builds += 1
         return built[index]
 
     signatures: dict[tuple[int, ...], tuple[float, ...]] = {}
@@ -241,7 +245,8 @@ def grouped_table(
     rows = {cell: rows for cell, (rows, _) in space.arch_shape.items()}
     table = GroupedCostTable(metric, unit, base, tuple(groups), tuple(parts), rows, space.name, size,
                              dict(info or {}, groups=[[labels[r] for r in g] for g in groups]))  # fmt: skip
-    return replace(table, info=dict(table.info, check=_check(table, space, sizes, cost_of, exact, seed)))
+    check = _check(table, space, sizes, cost_of, exact, seed)
+    return replace(table, info=dict(table.info, check=check, networks_built=builds))
 
 
 def _check(table, space, sizes, cost_of, exact: bool, seed: int) -> dict:
