@@ -31,7 +31,7 @@ from torch import nn
 
 from pyronas.costs.candidates import build
 from pyronas.costs.decompose import NonAdditiveCost
-from pyronas.costs.rows import genotype_at, genotype_index, row_distributions, row_labels, row_sizes
+from pyronas.costs.rows import RowTable, genotype_at, genotype_index, row_distributions, row_labels, row_sizes
 from pyronas.costs.table import NetworkSize
 from pyronas.spaces import SearchSpace
 
@@ -39,7 +39,7 @@ CHECKED_NETWORKS = 32  # networks drawn at random and measured whole to check th
 
 
 @dataclass(frozen=True)
-class GroupedCostTable:
+class GroupedCostTable(RowTable):
     """A network's cost as its base network's plus one joint part per group of interacting decisions.
 
     Attributes:
@@ -64,11 +64,6 @@ class GroupedCostTable:
     space: str
     size: NetworkSize
     info: dict = field(default_factory=dict)
-
-    @property
-    def cell_types(self) -> tuple[str, ...]:
-        """The architecture tables whose weights the expected cost reads."""
-        return tuple(self.rows)
 
     def cost_at(self, index: tuple[int, ...]) -> float:
         """The cost of the genotype choosing candidate ``index[r]`` on every flat row ``r``."""

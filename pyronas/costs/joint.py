@@ -24,7 +24,7 @@ from torch import nn
 
 from pyronas.costs.candidates import build
 from pyronas.costs.grouped import GroupedCostTable, grouped_table
-from pyronas.costs.rows import genotype_at, genotype_index, row_distributions, row_sizes
+from pyronas.costs.rows import RowTable, genotype_at, genotype_index, row_distributions, row_sizes
 from pyronas.costs.table import CostTable, NetworkSize
 from pyronas.spaces import SearchSpace
 
@@ -36,7 +36,7 @@ def per_genotype(space: SearchSpace) -> bool:
 
 
 @dataclass(frozen=True)
-class JointCostTable:
+class JointCostTable(RowTable):
     """The cost of every genotype of a space, one axis per decision.
 
     Attributes:
@@ -57,11 +57,6 @@ class JointCostTable:
     space: str
     size: NetworkSize
     info: dict = field(default_factory=dict)
-
-    @property
-    def cell_types(self) -> tuple[str, ...]:
-        """The architecture tables whose weights the expected cost reads."""
-        return tuple(self.rows)
 
     def cost(self, space: SearchSpace, genotype: str) -> float:
         """The measured cost of ``genotype``'s standalone network."""

@@ -37,6 +37,17 @@ def genotype_at(space: SearchSpace, index: Sequence[int]) -> str:
     return space.derive(scores)
 
 
+class RowTable:
+    """What cost tables indexed by rows share: ``rows = {table: number of rows}``, whose tables' weights they read."""
+
+    rows: dict[str, int]
+
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        """The architecture tables whose weights the expected cost reads."""
+        return tuple(self.rows)
+
+
 def row_distributions(p: Mapping[str, torch.Tensor], rows: Mapping[str, int]) -> list[torch.Tensor]:
     """Per-table distributions ``{table: [..., rows, K]}`` as one ``[..., K]`` tensor per row, in flat row order."""
     return [p[cell][..., r, :] for cell, count in rows.items() for r in range(count)]
