@@ -93,8 +93,10 @@ def training_free(cells: list[str], seed: int) -> str:
 
 
 def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} +- {sd:.2f}"
+    """Mean +- sample standard deviation; the value alone for one (no spread to show)."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
 
 
 def collect(budgets, methods, seeds, runs: Path, table: NB201Table, samples: int) -> list[dict]:
