@@ -179,3 +179,16 @@ def test_a_search_of_a_network_too_large_to_enumerate_holds_its_budget(chain, ta
     assert result.cost["genotype"]["predicted"] == pytest.approx(count_params(net) * 1e-6)
     assert result.cost["groups"] == [["width", "block1", "block2"], ["block0"]]  # recorded with the result
     assert result.cost["check"] == {"networks": 32, "median_relative_error": 0.0, "max_relative_error": 0.0}
+
+
+def test_the_chain_costs_what_the_readme_says():
+    """The README's figures for pyronas.nn.examples:choice_chain on digits (8 blocks, 13,122 genotypes)."""
+    space = ModuleSpace(choice_chain)
+    assert space.num_genotypes == 13_122
+    table = params_table(space, DIGITS)
+    assert isinstance(table, GroupedCostTable) and table.info["networks_built"] == 182
+    assert table.info["groups"] == [["width", "block6", "block7"]] + [[f"block{i}"] for i in range(6)]
+    cheapest, costliest = table.extremes(space)
+    assert (table.cost(space, cheapest), table.cost(space, costliest)) == (746, 13_106)
+    net = space.network(costliest, num_classes=10, in_channels=1)
+    assert count_params(net) == 13_106
