@@ -148,9 +148,9 @@ def cell_probability(idata, genotype: str | None = None, cells: np.ndarray | Non
         else:
             per_edge = (drawn.argmax(-1) == chosen).mean(1)  # [chain, rows]: each edge's share of draws
             per_chain, n = per_edge.prod(-1), drawn.shape[1]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):  # an edge never drawn: no error to give (0)
                 relative = np.sqrt(((1 - per_edge) / (n * per_edge)).sum(-1))
-            errors = np.where(per_chain > 0, per_chain * relative, 0.0)
+                errors = np.where(per_chain > 0, per_chain * relative, 0.0)
             method = "per-edge monte carlo"
     else:
         hits = (derived_cells(idata) if cells is None else cells) == genotype
