@@ -23,7 +23,7 @@ import torch
 from pyronas.costs.expected import edge_distribution, expected_cost
 from pyronas.costs.grouped import GroupedCostTable
 from pyronas.costs.joint import CostTables
-from pyronas.costs.rows import genotype_at
+from pyronas.costs.rows import genotype_at, row_distributions
 from pyronas.costs.table import CostTable
 from pyronas.spaces import SearchSpace
 
@@ -127,7 +127,7 @@ def _pareto(cost: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
 
 
 def _by_groups(space: SearchSpace, logp: Mapping[str, torch.Tensor], table: GroupedCostTable, budget: float) -> str:
-    per_row = [lp for cell, count in table.rows.items() for lp in logp[cell][:count]]
+    per_row = row_distributions(logp, table.rows)  # log p of every row's candidates
     slack = budget - table.base + 1e-12 * max(1.0, abs(budget))  # what the groups' parts may add (and rounding)
     fronts = []  # per group: (cost, score, flat combination) of its Pareto front
     for group, part in zip(table.groups, table.parts):

@@ -1,4 +1,5 @@
-"""Tiny standalone networks for the cost tests: C=4, one cell per stage, 16 x 16 images."""
+"""Tiny standalone networks for the cost tests: C=4, one cell per stage, 16 x 16 images; a network of your own at
+the digits search's size."""
 
 import pyro
 import pytest
@@ -9,12 +10,21 @@ from pyronas.costs import NetworkSize, expected_cost
 from pyronas.spaces import get_space
 
 SIZE = NetworkSize(channels=4, cells_per_stage=1, num_classes=10, in_channels=3, image_size=16)
+DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=1, image_size=8)  # the search's size
+OWN_TINY_API = dict(dataset="digits", train_size=64, batch_size=32, epochs=1, progress=False)  # own network, digits
 
 
 def random_genotypes(space, n: int, seed: int = 1) -> list[str]:
     """``n`` genotypes derived from random scores."""
     g = torch.Generator().manual_seed(seed)
     return [space.derive({c: torch.rand(s, generator=g) for c, s in space.arch_shape.items()}) for _ in range(n)]
+
+
+def random_probabilities(space, seed: int = 0, batch: tuple = ()) -> dict[str, torch.Tensor]:
+    """Random per-row distributions ``{table: float64 [*batch, rows, K]}`` for ``space``."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = space.arch_shape.items()
+    return {c: torch.rand(*batch, *s, generator=g, dtype=torch.float64).softmax(-1) for c, s in shapes}
 
 
 @pytest.fixture(params=["nb201", "darts"])

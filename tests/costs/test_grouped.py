@@ -12,7 +12,6 @@ from pyronas.api import search
 from pyronas.costs import (
     GroupedCostTable,
     JointCostTable,
-    NetworkSize,
     NonAdditiveCost,
     OverBudget,
     best_within_budget,
@@ -28,9 +27,7 @@ from pyronas.costs.cache import load
 from pyronas.costs.grouped import interaction_groups
 from pyronas.nn.examples import choice_chain
 from pyronas.spaces import ModuleSpace
-
-DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=1, image_size=8)
-TINY_API = dict(dataset="digits", train_size=64, batch_size=32, epochs=1, progress=False)
+from tests.costs.conftest import DIGITS, OWN_TINY_API, random_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +44,6 @@ def tables(chain):
         patch.setattr(ModuleSpace, "max_genotypes", 18)
         grouped = params_table(chain, DIGITS)
     return joint, grouped
-
-
-def random_probabilities(space, seed: int, batch: tuple = ()) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {
-        c: torch.rand(*batch, *s, generator=g, dtype=torch.float64).softmax(-1) for c, s in space.arch_shape.items()
-    }
 
 
 def test_the_width_groups_the_blocks_beside_it_and_no_other(tables):
@@ -173,7 +163,7 @@ def test_a_search_of_a_network_too_large_to_enumerate_holds_its_budget(chain, ta
     _, grouped = tables
     low, high = (grouped.cost(chain, g) for g in grouped.extremes(chain))
     budget = round((low + high) / 2)
-    result = search("drnas", space=chain, cost="params", budget=str(budget), **TINY_API)
+    result = search("drnas", space=chain, cost="params", budget=str(budget), **OWN_TINY_API)
     net = chain.network(result.genotype, num_classes=10, in_channels=1)
     assert result.cost["genotype"]["params"] == count_params(net) <= budget
     assert result.cost["genotype"]["predicted"] == pytest.approx(count_params(net) * 1e-6)

@@ -13,7 +13,6 @@ from pyronas.costs import (
     CostPrior,
     GroupedCostTable,
     JointCostTable,
-    NetworkSize,
     OverBudget,
     best_within_budget,
     count_flops,
@@ -29,9 +28,8 @@ from pyronas.costs.cache import load
 from pyronas.nn.examples import choice_convnet
 from pyronas.registry import get_method
 from pyronas.spaces import ModuleSpace
-from tests.costs.conftest import check_cost_factor
+from tests.costs.conftest import DIGITS, check_cost_factor, random_probabilities
 
-DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=1, image_size=8)  # the search's size
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLES = {"params": params_table, "flops": flops_table}
 METHODS = ["darts", "drnas", "balenas", "bayesnas", "pgnas"]
@@ -55,12 +53,6 @@ def measured(space, genotype: str, metric: str) -> float:
     """The cost of ``space.network(genotype)`` counted directly (what runs: narrowed widths, chosen candidates)."""
     net = space.network(genotype, num_classes=DIGITS.num_classes, in_channels=DIGITS.in_channels).eval()
     return count_params(net) if metric == "params" else count_flops(net, torch.zeros(1, 1, 8, 8))
-
-
-def random_probabilities(space, seed: int = 0, batch: tuple = ()) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    shapes = space.arch_shape.items()
-    return {c: torch.rand(*batch, *s, generator=g, dtype=torch.float64).softmax(-1) for c, s in shapes}
 
 
 def test_the_example_enumerates_its_genotypes_or_is_costed_by_groups_above_the_limit(monkeypatch):

@@ -7,15 +7,14 @@ import pytest
 
 from pyronas.api import search
 from pyronas.cli import main
-from pyronas.costs import NetworkSize, count_flops, count_params, params_table
+from pyronas.costs import count_flops, count_params, params_table
 from pyronas.registry import METHODS
 from pyronas.spaces import get_space
+from tests.costs.conftest import DIGITS, OWN_TINY_API
 from tests.costs.test_joint import readme_small_cnn
 
 EXAMPLE = "pyronas.nn.examples:choice_convnet"
-DIGITS = NetworkSize(channels=8, cells_per_stage=1, num_classes=10, in_channels=1, image_size=8)
 TINY = ["--dataset", "digits", "--train-size", "64", "--batch-size", "32", "--epochs", "2", "--quiet"]
-TINY_API = dict(dataset="digits", train_size=64, batch_size=32, epochs=1, progress=False)
 BUDGET = 5_000  # parameters; the example's networks cost 706 to 15,546 on digits
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -74,7 +73,7 @@ def test_a_budget_below_the_cheapest_network_is_refused_before_the_search(tmp_pa
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_searches_the_example_within_a_budget(method):
-    result = search(method, space=EXAMPLE, cost="params", budget="5k", **TINY_API)
+    result = search(method, space=EXAMPLE, cost="params", budget="5k", **OWN_TINY_API)
     assert result.method_summary["cost_prior"]["budget"] is not None  # the model wears the prior
     assert result.cost["genotype"]["params"] <= BUDGET
     assert result.cost["genotype"]["params"] == count_params(network(get_space(EXAMPLE), result.genotype))
@@ -84,7 +83,7 @@ def test_every_method_searches_the_example_within_a_budget(method):
 @pytest.mark.parametrize("metric", ["params", "flops", "latency"])
 def test_every_metric_searches_the_readme_network(metric, tmp_path, monkeypatch):
     monkeypatch.setenv("PYRONAS_CACHE", str(tmp_path / "cache"))
-    result = search("drnas", space=readme_small_cnn(), cost=metric, cost_weight=2.0, **TINY_API)
+    result = search("drnas", space=readme_small_cnn(), cost=metric, cost_weight=2.0, **OWN_TINY_API)
     cost = result.cost
     assert cost["metric"] == metric and cost["cheapest"] < cost["costliest"]
     assert cost["genotype"]["params"] > 0 and cost["genotype"]["flops"] > 0
